@@ -1,0 +1,58 @@
+package craft
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// sum adds b as big-endian 16-bit words to the running one's complement
+// sum s (RFC 1071). An odd trailing byte is padded with zero.
+func sum(s uint32, b []byte) uint32 {
+	for len(b) >= 8 {
+		s += uint32(binary.BigEndian.Uint16(b)) + uint32(binary.BigEndian.Uint16(b[2:])) +
+			uint32(binary.BigEndian.Uint16(b[4:])) + uint32(binary.BigEndian.Uint16(b[6:]))
+		b = b[8:]
+	}
+	for len(b) >= 2 {
+		s += uint32(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint32(b[0]) << 8
+	}
+	return s
+}
+
+func fold(s uint32) uint16 {
+	for s > 0xffff {
+		s = (s >> 16) + (s & 0xffff)
+	}
+	return uint16(s)
+}
+
+// Checksum returns the Internet checksum (RFC 1071) of b.
+func Checksum(b []byte) uint16 { return ^fold(sum(0, b)) }
+
+// pseudoSum is the sum of the IPv4 or IPv6 pseudo-header (RFC 9293 section
+// 3.1, RFC 8200 section 8.1) for an upper-layer packet of length n.
+func pseudoSum(src, dst netip.Addr, proto uint8, n int) uint32 {
+	var s uint32
+	if src.Is4() {
+		a, b := src.As4(), dst.As4()
+		s = sum(s, a[:])
+		s = sum(s, b[:])
+	} else {
+		a, b := src.As16(), dst.As16()
+		s = sum(s, a[:])
+		s = sum(s, b[:])
+	}
+	return s + uint32(proto) + uint32(n&0xffff) + uint32(n>>16)
+}
+
+// TransportChecksum returns the checksum of a TCP segment, or of an ICMPv6
+// message, seg (with its checksum field zeroed or not, see below) including
+// the pseudo-header. With the checksum field left in place a correct segment
+// yields 0.
+func TransportChecksum(src, dst netip.Addr, proto uint8, seg []byte) uint16 {
+	return ^fold(sum(pseudoSum(src, dst, proto, len(seg)), seg))
+}
