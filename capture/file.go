@@ -1,0 +1,143 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Frame is one captured packet. Data is only valid until the next read
+// from the same source unless the source documents otherwise.
+type Frame struct {
+	Time     time.Time
+	Data     []byte
+	Length   int // original length on the wire
+	LinkType int
+}
+
+// FileReader reads frames from a pcap or pcapng file.
+type FileReader struct {
+	pcap   *pcapgo.Reader
+	ng     *pcapgo.NgReader
+	closer io.Closer
+	link   int
+	name   string
+}
+
+// ErrFormat means the input is not a pcap or pcapng file.
+var ErrFormat = errors.New("not a pcap or pcapng file")
+
+// Magic numbers (pcap: tcpdump.org; pcapng: section header block type).
+const (
+	magicPcapMicro   = 0xa1b2c3d4
+	magicPcapNano    = 0xa1b23c4d
+	magicPcapngBlock = 0x0a0d0d0a
+)
+
+// OpenFile opens a pcap or pcapng file, or standard input for "-". The
+// format is taken from the magic number, and gzip is undone first.
+func OpenFile(path string) (*FileReader, error) {
+	var f io.ReadCloser = os.Stdin
+	name := "standard input"
+	if path != "-" {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil, err
+		}
+		name = path
+	}
+	r, err := NewFileReader(f, name)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.closer = f
+	return r, nil
+}
+
+// NewFileReader reads a pcap or pcapng stream from rd; name is used in
+// errors.
+func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
+	br := bufio.NewReaderSize(rd, 1<<20)
+	head, err := br.Peek(4)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (file too short)", name, ErrFormat)
+	}
+	if head[0] == 0x1f && head[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+		}
+		br = bufio.NewReaderSize(gz, 1<<20)
+		if head, err = br.Peek(4); err != nil {
+			return nil, fmt.Errorf("%s: %w (file too short)", name, ErrFormat)
+		}
+	}
+	r := &FileReader{name: name}
+	le, be := binary.LittleEndian.Uint32(head), binary.BigEndian.Uint32(head)
+	switch {
+	case le == magicPcapngBlock:
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: pcapng: %w", name, err)
+		}
+		r.ng, r.link = ng, int(ng.LinkType())
+	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
+		pr, err := pcapgo.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: pcap: %w", name, err)
+		}
+		r.pcap, r.link = pr, int(pr.LinkType())
+	default:
+		return nil, fmt.Errorf("%s: %w (magic %08x)", name, ErrFormat, be)
+	}
+	return r, nil
+}
+
+// LinkType is the file's (first interface's) link-layer type.
+func (r *FileReader) LinkType() int { return r.link }
+
+// Next returns the next frame, io.EOF at the end, or an error for a
+// truncated or corrupt file. The frame's Data is valid until the next call.
+func (r *FileReader) Next() (Frame, error) {
+	var data []byte
+	var ci gopacket.CaptureInfo
+	var err error
+	link := r.link
+	if r.ng != nil {
+		data, ci, err = r.ng.ZeroCopyReadPacketData()
+		if err == nil && ci.InterfaceIndex > 0 {
+			if ifc, e := r.ng.Interface(ci.InterfaceIndex); e == nil {
+				link = int(ifc.LinkType)
+			}
+		}
+	} else {
+		data, ci, err = r.pcap.ZeroCopyReadPacketData()
+	}
+	if err != nil {
+		if err == io.EOF {
+			return Frame{}, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return Frame{}, fmt.Errorf("%s: truncated file: %w", r.name, err)
+		}
+		return Frame{}, fmt.Errorf("%s: %w", r.name, err)
+	}
+	return Frame{Time: ci.Timestamp, Data: data, Length: ci.Length, LinkType: link}, nil
+}
+
+// Close closes the underlying file.
+func (r *FileReader) Close() error {
+	if r.closer != nil && r.closer != os.Stdin {
+		return r.closer.Close()
+	}
+	return nil
+}

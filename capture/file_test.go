@@ -1,0 +1,201 @@
+package capture
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/internal/testpaths"
+	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
+)
+
+func countFrames(t *testing.T, r *FileReader) (n, tcp int) {
+	t.Helper()
+	var p craft.Packet
+	for {
+		f, err := r.Next()
+		if err == io.EOF {
+			return n, tcp
+		}
+		if err != nil {
+			t.Fatalf("frame %d: %v", n+1, err)
+		}
+		n++
+		off, err := craft.IPOffset(f.LinkType, f.Data)
+		if err == nil && p.Decode(f.Data[off:]) == nil && p.HasTCP {
+			tcp++
+		}
+	}
+}
+
+// TestSharedCaptures reads pcap and pcapng files and counts their frames;
+// the counts are tshark's for the same files.
+func TestSharedCaptures(t *testing.T) {
+	dir := testpaths.SharedPcaps(t)
+	for _, tc := range []struct {
+		file       string
+		frames     int
+		tcpFrames  int
+		wantLink   int
+		wantFormat string
+	}{
+		{"tcp-syn.pcap", 1, 1, craft.LinkEthernet, "pcap"},
+		{"http-get.pcap", 14, 14, craft.LinkEthernet, "pcap"},
+		{"tcp-retransmit-timeout.pcapng", 0, 0, 0, "pcapng"},
+		{"tcp-http-on-irc-port-missing-syn.pcapng", 0, 0, 0, "pcapng"},
+		{"chksums-ip6-tcp-good-chksum.pcap", 0, 0, 0, "pcap"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			r, err := OpenFile(filepath.Join(dir, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if (r.ng != nil) != (tc.wantFormat == "pcapng") {
+				t.Errorf("format detection: pcapng=%v", r.ng != nil)
+			}
+			n, tcp := countFrames(t, r)
+			want := tc.frames
+			if want == 0 {
+				want = tsharkCount(t, filepath.Join(dir, tc.file), "")
+				tc.tcpFrames = tsharkCount(t, filepath.Join(dir, tc.file), "tcp")
+			}
+			if n != want || tcp != tc.tcpFrames {
+				t.Errorf("read %d frames (%d tcp), want %d (%d tcp)", n, tcp, want, tc.tcpFrames)
+			}
+			if tc.wantLink != 0 && r.LinkType() != tc.wantLink {
+				t.Errorf("link type %d, want %d", r.LinkType(), tc.wantLink)
+			}
+		})
+	}
+}
+
+// tsharkCount asks tshark how many frames (matching filter) a file holds.
+func tsharkCount(t *testing.T, file, filter string) int {
+	t.Helper()
+	frames := tsharktest.Frames(t, file)
+	if filter == "" {
+		return len(frames)
+	}
+	n := 0
+	for _, f := range frames {
+		if f.TCPStatus != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestGzipAndStdinStyleReader(t *testing.T) {
+	dir := testpaths.SharedPcaps(t)
+	raw, err := os.ReadFile(filepath.Join(dir, "http-get.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	r, err := NewFileReader(&gz, "http-get.pcap.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := countFrames(t, r); n != 14 {
+		t.Errorf("gzip: %d frames, want 14", n)
+	}
+}
+
+func TestBadFiles(t *testing.T) {
+	dir := testpaths.SharedPcaps(t)
+	raw, err := os.ReadFile(filepath.Join(dir, "http-get.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		data    []byte
+		wantErr string
+	}{
+		{"empty", nil, "not a pcap"},
+		{"bad magic", []byte("GET / HTTP/1.1\r\n\r\n"), "not a pcap"},
+		{"header only, cut", raw[:10], "pcap"},
+		{"cut mid-packet", raw[:len(raw)-7], "truncated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewFileReader(bytes.NewReader(tc.data), tc.name)
+			if err == nil {
+				for {
+					_, err = r.Next()
+					if err != nil {
+						break
+					}
+				}
+				if err == io.EOF {
+					err = nil
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %v, want one containing %q", err, tc.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+		})
+	}
+	if _, err := OpenFile(filepath.Join(t.TempDir(), "missing.pcap")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestWriterRoundTrip writes crafted frames, reads them back with our
+// reader (nanosecond timestamps intact) and has tshark check them.
+func TestWriterRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.pcap")
+	w, err := CreateFile(path, craft.LinkRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("file visible before Close")
+	}
+	base := time.Unix(1700000000, 123456789)
+	var want [][]byte
+	for i := range 3 {
+		seg := craft.Segment{Src: mustAddr("198.18.0.1"), Dst: mustAddr("198.18.0.2"),
+			TCP: craft.TCP{SrcPort: 40000, DstPort: 80, Seq: craft.Seq(i), Flags: craft.ACK, Window: 100}, Payload: []byte("x")}
+		b := make([]byte, 100)
+		n, err := seg.Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, b[:n])
+		if err := w.Write(Frame{Time: base.Add(time.Duration(i) * time.Microsecond), Data: b[:n], Length: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range want {
+		f, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(f.Data, want[i]) || !f.Time.Equal(base.Add(time.Duration(i)*time.Microsecond)) || f.LinkType != craft.LinkRaw {
+			t.Errorf("frame %d: %v %x", i, f.Time, f.Data)
+		}
+	}
+	tsharktest.AllValid(t, path, len(want))
+}
