@@ -1,0 +1,180 @@
+//go:build linux
+
+package guard
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/tcpprobe/tcpprobe/internal/privilege"
+)
+
+// TablePrefix starts the name of every table tcpprobe creates.
+const TablePrefix = "tcpprobe_"
+
+var tableSeq atomic.Uint32
+
+// Guard owns one nftables table for the life of a probe.
+type Guard struct {
+	mu     sync.Mutex
+	conn   *nftables.Conn
+	table  *nftables.Table
+	chain  *nftables.Chain
+	rules  map[[2]netip.AddrPort]*nftables.Rule
+	closed bool
+}
+
+// Option configures New.
+type Option func(*[]nftables.ConnOption)
+
+// InNetNS makes the guard work in the network namespace behind fd.
+func InNetNS(fd int) Option {
+	return func(o *[]nftables.ConnOption) { *o = append(*o, nftables.WithNetNSFd(fd)) }
+}
+
+// New creates the guard's table and output chain. It needs CAP_NET_ADMIN.
+func New(opts ...Option) (*Guard, error) {
+	copts := []nftables.ConnOption{nftables.AsLasting()}
+	for _, o := range opts {
+		o(&copts)
+	}
+	conn, err := nftables.New(copts...)
+	if err != nil {
+		return nil, privilege.Check("nftables", "CAP_NET_ADMIN", err)
+	}
+	g := &Guard{conn: conn, rules: map[[2]netip.AddrPort]*nftables.Rule{}}
+	g.table = conn.AddTable(&nftables.Table{
+		Name:   TablePrefix + strconv.Itoa(os.Getpid()) + "_" + strconv.Itoa(int(tableSeq.Add(1))),
+		Family: nftables.TableFamilyINet,
+		Flags:  nftables.TableFlagOwner,
+	})
+	prio := nftables.ChainPriority(-150)
+	policy := nftables.ChainPolicyAccept
+	g.chain = conn.AddChain(&nftables.Chain{
+		Name:     "out",
+		Table:    g.table,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookOutput,
+		Priority: &prio,
+		Policy:   &policy,
+	})
+	if err := conn.Flush(); err != nil {
+		conn.CloseLasting()
+		return nil, privilege.Check("create nftables table", "CAP_NET_ADMIN", err)
+	}
+	return g, nil
+}
+
+// Table is the name of the guard's nftables table.
+func (g *Guard) Table() string { return g.table.Name }
+
+// DropRST drops outgoing RSTs from local to remote until Allow or Close.
+func (g *Guard) DropRST(local, remote netip.AddrPort) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return fmt.Errorf("guard closed")
+	}
+	if local.Addr().Is4() != remote.Addr().Is4() {
+		return fmt.Errorf("guard: %v and %v are of different ip versions", local, remote)
+	}
+	key := [2]netip.AddrPort{local, remote}
+	if _, ok := g.rules[key]; ok {
+		return nil
+	}
+	r := g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstRuleExprs(local, remote)})
+	if err := g.conn.Flush(); err != nil {
+		return privilege.Check("add nftables rule", "CAP_NET_ADMIN", err)
+	}
+	g.rules[key] = r
+	return nil
+}
+
+// Dropped returns how many RSTs the rule for local→remote has dropped.
+func (g *Guard) Dropped(local, remote netip.AddrPort) (uint64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	rules, err := g.conn.GetRules(g.table, g.chain)
+	if err != nil {
+		return 0, fmt.Errorf("read nftables counters: %w", err)
+	}
+	want := rstRuleExprs(local, remote)
+	for _, r := range rules {
+		if !sameMatch(r.Exprs, want) {
+			continue
+		}
+		for _, e := range r.Exprs {
+			if c, ok := e.(*expr.Counter); ok {
+				return c.Packets, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no guard rule for %v -> %v", local, remote)
+}
+
+// sameMatch compares the address and port operands of two rules.
+func sameMatch(a, b []expr.Any) bool {
+	var ca, cb []string
+	for _, e := range a {
+		if c, ok := e.(*expr.Cmp); ok {
+			ca = append(ca, fmt.Sprintf("%d%x", c.Op, c.Data))
+		}
+	}
+	for _, e := range b {
+		if c, ok := e.(*expr.Cmp); ok {
+			cb = append(cb, fmt.Sprintf("%d%x", c.Op, c.Data))
+		}
+	}
+	return strings.Join(ca, ",") == strings.Join(cb, ",")
+}
+
+// Close deletes the table and closes the netlink socket. It is safe to call
+// more than once.
+func (g *Guard) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	g.conn.DelTable(g.table)
+	err := g.conn.Flush()
+	if cerr := g.conn.CloseLasting(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("remove nftables table %s: %w", g.table.Name, err)
+	}
+	return nil
+}
+
+// Tables lists the tcpprobe tables present (in the namespace of opts).
+func Tables(opts ...Option) ([]string, error) {
+	var copts []nftables.ConnOption
+	for _, o := range opts {
+		o(&copts)
+	}
+	conn, err := nftables.New(copts...)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, privilege.Check("list nftables tables", "CAP_NET_ADMIN", err)
+	}
+	var out []string
+	for _, t := range ts {
+		if strings.HasPrefix(t.Name, TablePrefix) {
+			out = append(out, t.Name)
+		}
+	}
+	return out, nil
+}
