@@ -181,8 +181,10 @@ type Reservation struct {
 // a free port from its ephemeral range.
 func ReservePort(addr netip.Addr, port uint16) (*Reservation, error) {
 	family := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Addr: addr.Unmap().As4(), Port: int(port)}
-	if addr.Is6() && !addr.Is4In6() {
+	var sa unix.Sockaddr
+	if addr = addr.Unmap(); addr.Is4() {
+		sa = &unix.SockaddrInet4{Addr: addr.As4(), Port: int(port)}
+	} else {
 		family = unix.AF_INET6
 		sa = &unix.SockaddrInet6{Addr: addr.As16(), Port: int(port)}
 	}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// bin is the tcpprobe binary built once for the end-to-end tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	// Safety net: the binary refuses to probe anything but loopback and
+	// lab interfaces.
+	os.Setenv("TCPPROBE_LAB_ONLY", "1")
+	dir, err := os.MkdirTemp("", "tcpprobe-test")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "tcpprobe")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// tcpprobe runs the binary and returns its output and exit code.
+func tcpprobe(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := result{stdout: o.String(), stderr: e.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
+		t.Fatalf("tcpprobe %v crashed:\n%s", args, r.stderr)
+	}
+	return r
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// TestBadInput checks that malformed input gets a one-line error and exit
+// code 2, never a stack trace.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"send"},
+		{"send", "198.18.0.2"},
+		{"send", "198.18.0.2:0"},
+		{"send", "198.18.0.2:70000"},
+		{"send", "::1:22"},
+		{"send", "--bogus", "127.0.0.1:1"},
+		{"send", "--flags", "SZ", "127.0.0.1:1"},
+		{"send", "--opt", "mss=99999", "127.0.0.1:1"},
+		{"send", "--count", "0", "127.0.0.1:1"},
+		{"send", "-4", "[::1]:1"},
+		{"send", "--data", "x", "--data-hex", "00", "127.0.0.1:1"},
+		{"send", "--data-hex", "zz", "127.0.0.1:1"},
+		{"nosuchcommand"},
+		{"lab", "sideways"},
+		{"lab", "--name", "BAD!", "status"},
+	} {
+		r := tcpprobe(t, args...)
+		if r.code != exitUsage {
+			t.Errorf("tcpprobe %v: exit %d, want %d (stderr %q)", args, r.code, exitUsage, r.stderr)
+		}
+		if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); r.stderr == "" || lines != 0 {
+			t.Errorf("tcpprobe %v: stderr not one line: %q", args, r.stderr)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	r := tcpprobe(t, "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "send") || !strings.Contains(r.stdout, "Exit codes") {
+		t.Errorf("--help: %d %q", r.code, r.stdout)
+	}
+	r = tcpprobe(t, "send", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "--flags") || !strings.Contains(r.stdout, "3  no answer") {
+		t.Errorf("send --help: %d %q", r.code, r.stdout)
+	}
+}

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/wire"
+)
+
+func init() {
+	register(command{name: "send", summary: "send single hand-made packets and print the replies (hping3/nping style)", run: runSend})
+}
+
+// probeOpts are the packet fields shared by send and the other probing
+// commands.
+type probeOpts struct {
+	flags         string
+	seq, ack      int64
+	window        uint16
+	ttl           uint8
+	id            uint16
+	df            bool
+	tos           uint8
+	opts          string
+	data, dataHex string
+	dataFile      string
+	sport         uint16
+	v4, v6        bool
+	payload       []byte
+	tcpFlags      craft.Flags
+	tcpOpts       []craft.Option
+}
+
+// SendResult is one probe's outcome, the JSON object printed per probe.
+type SendResult struct {
+	Probe  int             `json:"probe"`
+	Target string          `json:"target"`
+	Sent   report.Segment  `json:"sent"`
+	Status string          `json:"status"` // "reply", "icmp" or "no_reply"
+	Reply  *report.Segment `json:"reply,omitempty"`
+	RTTMs  float64         `json:"rtt_ms,omitempty"`
+	// KernelRST is set when our own kernel reset the flow (no --guard).
+	KernelRST bool `json:"kernel_rst,omitempty"`
+	// Note explains a reply that does not acknowledge the probe itself,
+	// such as a challenge ACK (RFC 5961) to a SYN on a half-open flow.
+	Note string `json:"note,omitempty"`
+}
+
+func runSend(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("send", "HOST:PORT", "Send hand-made TCP segments to HOST:PORT and print what answers: a TCP segment\n(flags, seq, ack, window, options, TTL, RTT from kernel timestamps), an ICMP\nerror, or nothing.", stdout)
+	var o probeOpts
+	fs.StringVarP(&o.flags, "flags", "F", "S", "TCP flags: letters SFRPAUECN (\"SA\"), tcpdump's \"S.\", or names \"syn,ack\"")
+	fs.Int64Var(&o.seq, "seq", -1, "sequence number (default random)")
+	fs.Int64Var(&o.ack, "ack", -1, "acknowledgment number (default 0, random when the ACK flag is set)")
+	fs.Uint16VarP(&o.window, "win", "w", 64240, "window")
+	fs.Uint8Var(&o.ttl, "ttl", 64, "IPv4 TTL / IPv6 hop limit")
+	fs.Uint16Var(&o.id, "id", 0, "IPv4 ID (0: the kernel picks one)")
+	fs.BoolVar(&o.df, "df", false, "set IPv4 don't-fragment")
+	fs.Uint8Var(&o.tos, "tos", 0, "IPv4 TOS / IPv6 traffic class")
+	fs.StringVar(&o.opts, "opt", "", "TCP options, e.g. mss=1460,sackok,ws=7,ts,nop,sack=L:R,tfo,raw=KIND:HEX")
+	fs.StringVarP(&o.data, "data", "d", "", "payload text")
+	fs.StringVar(&o.dataHex, "data-hex", "", "payload as hex")
+	fs.StringVar(&o.dataFile, "data-file", "", "payload from a file")
+	fs.Uint16VarP(&o.sport, "sport", "s", 0, "source port (default: a free ephemeral port)")
+	fs.BoolVarP(&o.v4, "ipv4", "4", false, "resolve HOST to IPv4")
+	fs.BoolVarP(&o.v6, "ipv6", "6", false, "resolve HOST to IPv6")
+	count := fs.IntP("count", "c", 1, "number of probes (1-100000)")
+	interval := fs.DurationP("interval", "i", time.Second, "time between probes")
+	timeout := fs.DurationP("timeout", "t", time.Second, "how long to wait for each reply")
+	guardRST := fs.Bool("guard", false, "drop our kernel's RST to the reply (nftables) for the probe's life")
+	write := fs.String("write", "", "write every packet sent and received to this pcap file")
+	jsonOut := fs.Bool("json", false, "print one JSON object per probe")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("want one target HOST:PORT, got %d arguments", fs.NArg())
+	}
+	if *count < 1 || *count > 100000 {
+		return usageErr("--count %d: want 1-100000", *count)
+	}
+	if *interval < 0 || *timeout <= 0 || *timeout > time.Hour {
+		return usageErr("--interval must be >= 0 and --timeout in (0, 1h]")
+	}
+	if err := o.finish(); err != nil {
+		return err
+	}
+	target, err := parseTarget(ctx, fs.Arg(0), o.v4, o.v6)
+	if err != nil {
+		return err
+	}
+	sess, err := wire.Open(wire.Config{Remote: target, SrcPort: o.sport, Guard: *guardRST, Record: *write != ""})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+
+	var rtts []time.Duration
+	enc := json.NewEncoder(stdout)
+	if !*jsonOut {
+		fmt.Fprintf(stdout, "TCPPROBE %v -> %v (%s): flags %s, %d probe(s)\n", sess.Local, sess.Remote, sess.Route.Iface, o.tcpFlags, *count)
+	}
+	answered, sent := 0, 0
+	for i := 0; i < *count; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(*interval):
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		res, rtt, err := sendOne(ctx, sess, &o, i+1, *timeout)
+		if err != nil {
+			return err
+		}
+		sent++
+		if res.Status != "no_reply" {
+			answered++
+			rtts = append(rtts, rtt)
+		}
+		if *jsonOut {
+			enc.Encode(res)
+		} else {
+			printSend(stdout, res, *timeout)
+		}
+	}
+	stats := report.Stats(sent, rtts)
+	if !*jsonOut {
+		fmt.Fprintf(stdout, "--- %v tcpprobe statistics ---\n%s\n", sess.Remote, stats.Line())
+	}
+	if *write != "" {
+		// Give the capture a moment to deliver the last frames.
+		time.Sleep(20 * time.Millisecond)
+		if err := sess.WritePcap(*write); err != nil {
+			return err
+		}
+	}
+	if answered == 0 {
+		return silent{exitNoAnswer}
+	}
+	return nil
+}
+
+// finish validates and converts the packet options.
+func (o *probeOpts) finish() error {
+	var err error
+	if o.v4 && o.v6 {
+		return usageErr("-4 and -6 exclude each other")
+	}
+	if o.tcpFlags, err = craft.ParseFlags(o.flags); err != nil {
+		return usageErr("%v", err)
+	}
+	if o.tcpOpts, err = craft.ParseOptions(o.opts, uint32(time.Now().UnixMilli())); err != nil {
+		return usageErr("%v", err)
+	}
+	if o.seq > 0xffffffff || o.ack > 0xffffffff {
+		return usageErr("--seq and --ack take 0-4294967295")
+	}
+	n := 0
+	for _, s := range []string{o.data, o.dataHex, o.dataFile} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return usageErr("give at most one of --data, --data-hex, --data-file")
+	}
+	switch {
+	case o.data != "":
+		o.payload = []byte(o.data)
+	case o.dataHex != "":
+		if o.payload, err = craft.ParseHex(o.dataHex); err != nil {
+			return usageErr("--data-hex: %v", err)
+		}
+	case o.dataFile != "":
+		if o.payload, err = os.ReadFile(o.dataFile); err != nil {
+			return usageErr("--data-file: %v", err)
+		}
+	}
+	if len(o.payload) > 1400 {
+		return usageErr("payload of %d bytes: at most 1400", len(o.payload))
+	}
+	return nil
+}
+
+// segment builds probe number i.
+func (o *probeOpts) segment() craft.Segment {
+	seq := craft.Seq(rand.Uint32())
+	if o.seq >= 0 {
+		seq = craft.Seq(o.seq)
+	}
+	var ack craft.Seq
+	switch {
+	case o.ack >= 0:
+		ack = craft.Seq(o.ack)
+	case o.tcpFlags&craft.ACK != 0:
+		ack = craft.Seq(rand.Uint32())
+	}
+	return craft.Segment{TTL: o.ttl, TOS: o.tos, ID: o.id, DF: o.df,
+		TCP:     craft.TCP{Seq: seq, Ack: ack, Flags: o.tcpFlags, Window: o.window, Options: o.tcpOpts},
+		Payload: o.payload}
+}
+
+// answers reports whether the inbound event ev answers the probe seg, by
+// the RFC 9293 rules for what a reply acknowledges: an ACK of what the
+// probe consumed, a RST with seq = our ack (probe with ACK) or ack = our
+// seq + consumed (probe without), any segment acking our seq space, or an
+// ICMP error quoting the probe's sequence number.
+func answers(ev *wire.Event, seg *craft.Segment) bool {
+	p := &ev.Pkt
+	if p.HasICMP {
+		return p.ICMP.Quote.Seq == seg.TCP.Seq
+	}
+	next := seg.TCP.Seq.Add(wire.Consumed(seg.TCP.Flags, len(seg.Payload)))
+	t := &p.TCP
+	if t.Flags&craft.RST != 0 && t.Flags&craft.ACK == 0 {
+		return seg.TCP.Flags&craft.ACK != 0 && t.Seq == seg.TCP.Ack
+	}
+	if t.Flags&craft.ACK != 0 {
+		return t.Ack.InWindow(seg.TCP.Seq, uint32(next-seg.TCP.Seq)+1)
+	}
+	return t.Flags&craft.SYN != 0 // a bare SYN: simultaneous open
+}
+
+// isChallengeACK reports a bare ACK without data: what a peer sends for a
+// segment it will not accept on a flow it holds (RFC 5961 section 4).
+func isChallengeACK(ev *wire.Event) bool {
+	return ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&^(craft.PSH|craft.ECE|craft.CWR) == craft.ACK && ev.Pkt.PayloadLen == 0
+}
+
+func sendOne(ctx context.Context, sess *wire.Session, o *probeOpts, n int, timeout time.Duration) (SendResult, time.Duration, error) {
+	seg := o.segment()
+	sentAt := time.Now()
+	if err := sess.Send(&seg); err != nil {
+		return SendResult{}, 0, err
+	}
+	res := SendResult{Probe: n, Target: sess.Remote.String(), Status: "no_reply"}
+	var b [craft.MaxPacket]byte
+	if l, err := seg.Encode(b[:]); err == nil {
+		var p craft.Packet
+		if p.Decode(b[:l]) == nil {
+			res.Sent = report.SegmentOf(&p)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var rtt time.Duration
+	for {
+		ev, err := sess.Next(ctx)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return res, 0, nil
+			}
+			return res, 0, err
+		}
+		if ev.Dir == wire.Out {
+			if ev.Pkt.HasTCP && ev.Pkt.TCP.Seq == seg.TCP.Seq && ev.Pkt.TCP.Flags == seg.TCP.Flags {
+				sentAt = ev.Time // the kernel's timestamp of our probe
+			} else if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.RST != 0 && res.Reply != nil {
+				res.KernelRST = true
+			}
+			if res.Reply != nil && res.KernelRST {
+				return res, rtt, nil
+			}
+			continue
+		}
+		if res.Reply != nil {
+			continue
+		}
+		if !answers(ev, &seg) {
+			if !isChallengeACK(ev) {
+				continue
+			}
+			res.Note = fmt.Sprintf("acknowledges %d, not this probe: a challenge ACK (RFC 5961) from a peer that holds an earlier state of this flow", ev.Pkt.TCP.Ack)
+		}
+		reply := report.SegmentOf(&ev.Pkt)
+		res.Reply = &reply
+		res.Status = "reply"
+		if ev.Pkt.HasICMP {
+			res.Status = "icmp"
+		}
+		rtt = ev.Time.Sub(sentAt)
+		res.RTTMs = report.Ms(rtt)
+		// Linger briefly to see whether our kernel resets the flow.
+		if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.SYN != 0 && ev.Pkt.TCP.Flags&craft.ACK != 0 {
+			lctx, lcancel := context.WithTimeout(ctx, 30*time.Millisecond)
+			for {
+				ev2, err := sess.Next(lctx)
+				if err != nil {
+					break
+				}
+				if ev2.Dir == wire.Out && ev2.Pkt.HasTCP && ev2.Pkt.TCP.Flags&craft.RST != 0 {
+					res.KernelRST = true
+					break
+				}
+			}
+			lcancel()
+		}
+		return res, rtt, nil
+	}
+}
+
+func printSend(w io.Writer, r SendResult, timeout time.Duration) {
+	switch r.Status {
+	case "no_reply":
+		fmt.Fprintf(w, "probe %d: no reply from %s within %v\n", r.Probe, r.Target, timeout)
+	default:
+		extra := ""
+		if r.KernelRST {
+			extra = " (our kernel reset it: use --guard to keep it open)"
+		}
+		if r.Note != "" {
+			extra += " (" + r.Note + ")"
+		}
+		fmt.Fprintf(w, "probe %d: %s: %s rtt=%.3f ms%s\n", r.Probe, r.Reply.Src, r.Reply.Line(), r.RTTMs, extra)
+	}
+}

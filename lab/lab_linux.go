@@ -1,0 +1,227 @@
+//go:build linux
+
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/internal/netns"
+)
+
+// The lab's documented ports on the target host.
+const (
+	PortEcho       = 7    // echoes what it receives; closes when the client does
+	PortDiscard    = 9    // reads and discards
+	PortCloseFirst = 13   // sends a greeting line, then closes first
+	PortHalfClose  = 19   // after the client's FIN keeps sending lines, then closes
+	PortKeepalive  = 7200 // reads; SO_KEEPALIVE with the lab's idle/interval/count
+	PortClosed     = 1    // nothing listens: the kernel answers RST
+	PortDropped    = 2    // an nftables rule drops every segment silently
+	PortRejected   = 3    // an nftables rule answers with ICMP port unreachable
+)
+
+// Greeting is what the close-first server sends before closing.
+const Greeting = "hello from the tcpprobe lab\r\n"
+
+// HalfCloseLines is how many lines the half-close server sends after the
+// client's FIN.
+const HalfCloseLines = 3
+
+// NSPrefix starts the name of every namespace the lab creates.
+const NSPrefix = "tplab-"
+
+// Config describes a lab. Zero values take the defaults noted.
+type Config struct {
+	Name   string // short name, letters and digits, at most 9; default "lab"
+	Subnet int    // 0..255: 198.18.<Subnet>.0/24 and 2001:db8:<Subnet>::/64; default 0
+	// Timers of the target's TCP stack, set as sysctls in its namespace.
+	SynAckRetries int           // net.ipv4.tcp_synack_retries; default 2
+	KeepIdle      time.Duration // keepalive server's TCP_KEEPIDLE; default 2s
+	KeepInterval  time.Duration // TCP_KEEPINTVL; default 1s
+	KeepCount     int           // TCP_KEEPCNT; default 3
+	FinTimeout    time.Duration // net.ipv4.tcp_fin_timeout; default 5s
+}
+
+func (c *Config) defaults() error {
+	if c.Name == "" {
+		c.Name = "lab"
+	}
+	if !regexp.MustCompile(`^[a-z0-9]{1,9}$`).MatchString(c.Name) {
+		return fmt.Errorf("lab name %q: use 1 to 9 lowercase letters or digits", c.Name)
+	}
+	if c.Subnet < 0 || c.Subnet > 255 {
+		return fmt.Errorf("lab subnet %d: want 0..255", c.Subnet)
+	}
+	if c.SynAckRetries == 0 {
+		c.SynAckRetries = 2
+	}
+	if c.KeepIdle == 0 {
+		c.KeepIdle = 2 * time.Second
+	}
+	if c.KeepInterval == 0 {
+		c.KeepInterval = time.Second
+	}
+	if c.KeepCount == 0 {
+		c.KeepCount = 3
+	}
+	if c.FinTimeout == 0 {
+		c.FinTimeout = 5 * time.Second
+	}
+	return nil
+}
+
+// Lab is a running lab: the target namespace and the veth pair.
+type Lab struct {
+	Config
+	NS        *netns.NS
+	HostIface string     // the veth end in the caller's namespace
+	Host4     netip.Addr // 198.18.<Subnet>.1, on HostIface
+	Target4   netip.Addr // 198.18.<Subnet>.2, in the target namespace
+	Host6     netip.Addr // 2001:db8:<Subnet>::1
+	Target6   netip.Addr // 2001:db8:<Subnet>::2
+}
+
+// NSName is the target namespace's name for a lab name.
+func NSName(name string) string { return NSPrefix + name }
+
+// Describe returns the lab's addresses without creating anything.
+func Describe(cfg Config) (*Lab, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	s := byte(cfg.Subnet)
+	// The IPv6 group reads as the subnet's decimal digits: subnet 100 is
+	// 2001:db8:100::/64, as the documentation says.
+	g, _ := strconv.ParseUint(strconv.Itoa(cfg.Subnet), 16, 16)
+	return &Lab{
+		Config:    cfg,
+		NS:        &netns.NS{Name: NSName(cfg.Name)},
+		HostIface: "tp" + cfg.Name,
+		Host4:     netip.AddrFrom4([4]byte{198, 18, s, 1}),
+		Target4:   netip.AddrFrom4([4]byte{198, 18, s, 2}),
+		Host6:     netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(g >> 8), byte(g), 15: 1}),
+		Target6:   netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(g >> 8), byte(g), 15: 2}),
+	}, nil
+}
+
+// Exists reports whether the lab's namespace is there.
+func (l *Lab) Exists() bool { return netns.Exists(l.NS.Name) }
+
+// Up creates the lab: namespace, veth pair, addresses, sysctls and the
+// firewall rules of the dropped and rejected ports. A lab of the same name
+// that already exists is torn down first. On error nothing is left.
+func Up(cfg Config) (*Lab, error) {
+	l, err := Describe(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if l.Exists() {
+		if err := l.Down(); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.up(); err != nil {
+		l.Down()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Lab) up() error {
+	ns, err := netns.Create(l.NS.Name)
+	if err != nil {
+		return err
+	}
+	l.NS = ns
+	run := func(args ...string) error {
+		if out, err := execOut(args...); err != nil {
+			return fmt.Errorf("lab %s: %s: %s", l.Name, strings.Join(args, " "), out)
+		}
+		return nil
+	}
+	// A stale host-side veth (from a namespace deleted by hand) would block
+	// the new one.
+	execOut("ip", "link", "del", l.HostIface)
+	steps := [][]string{
+		{"ip", "link", "add", l.HostIface, "type", "veth", "peer", "name", "eth0", "netns", ns.Name},
+		{"sysctl", "-qw", "net.ipv6.conf." + l.HostIface + ".accept_ra=0"},
+		{"ip", "addr", "add", l.Host4.String() + "/24", "dev", l.HostIface},
+		{"ip", "-6", "addr", "add", l.Host6.String() + "/64", "dev", l.HostIface, "nodad"},
+		{"ip", "link", "set", l.HostIface, "up"},
+		// Full checksums on the wire, so captures verify in tshark (veth
+		// otherwise hands over partial checksums, as offload does).
+		{"ethtool", "-K", l.HostIface, "tx", "off"},
+	}
+	for _, s := range steps {
+		if err := run(s...); err != nil {
+			return err
+		}
+	}
+	nsSteps := [][]string{
+		{"ip", "addr", "add", l.Target4.String() + "/24", "dev", "eth0"},
+		{"ip", "-6", "addr", "add", l.Target6.String() + "/64", "dev", "eth0", "nodad"},
+		{"ip", "link", "set", "eth0", "up"},
+		{"ethtool", "-K", "eth0", "tx", "off"},
+	}
+	for _, s := range nsSteps {
+		if err := ns.Run(s...); err != nil {
+			return fmt.Errorf("lab %s: %w", l.Name, err)
+		}
+	}
+	sysctls := [][2]string{
+		{"net.ipv4.tcp_synack_retries", strconv.Itoa(l.SynAckRetries)},
+		{"net.ipv4.tcp_keepalive_time", secs(l.KeepIdle)},
+		{"net.ipv4.tcp_keepalive_intvl", secs(l.KeepInterval)},
+		{"net.ipv4.tcp_keepalive_probes", strconv.Itoa(l.KeepCount)},
+		{"net.ipv4.tcp_fin_timeout", secs(l.FinTimeout)},
+	}
+	for _, kv := range sysctls {
+		if err := ns.Sysctl(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	rules := fmt.Sprintf(`table inet tplab {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		tcp dport %d drop
+		tcp dport %d reject with icmpx type port-unreachable
+	}
+}
+`, PortDropped, PortRejected)
+	cmd := ns.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if errors.Is(err, os.ErrNotExist) || strings.Contains(string(out), "not found") {
+			return fmt.Errorf("lab %s: the nft command is missing (apt-get install nftables)", l.Name)
+		}
+		return fmt.Errorf("lab %s: nft: %s", l.Name, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func secs(d time.Duration) string {
+	s := int(d.Round(time.Second) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.Itoa(s)
+}
+
+// Down removes the lab's namespace (the veth pair goes with it). It is safe
+// to call when the lab does not exist.
+func (l *Lab) Down() error {
+	if l.Exists() {
+		if err := l.NS.Delete(); err != nil {
+			return err
+		}
+	}
+	execOut("ip", "link", "del", l.HostIface)
+	return nil
+}

@@ -1,0 +1,129 @@
+//go:build linux
+
+package lab
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/internal/netns"
+)
+
+func dial(t *testing.T, a netip.Addr, port int) (*net.TCPConn, error) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(a, uint16(port)).String(), 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c.(*net.TCPConn), nil
+}
+
+// TestServersAnswerAsDocumented talks to every port over IPv4 and IPv6 with
+// the ordinary kernel TCP client.
+func TestServersAnswerAsDocumented(t *testing.T) {
+	t.Parallel()
+	l := ForTest(t, Config{Name: "labtest", Subnet: 250})
+	for _, a := range []netip.Addr{l.Target4, l.Target6} {
+		c, err := dial(t, a, PortEcho)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "ping\n")
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || line != "ping\n" {
+			t.Errorf("echo on %v: %q %v", a, line, err)
+		}
+		c.Close()
+
+		c, err = dial(t, a, PortCloseFirst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := io.ReadAll(c)
+		if err != nil || string(all) != Greeting {
+			t.Errorf("close-first on %v: %q %v", a, all, err)
+		}
+		c.Close()
+
+		c, err = dial(t, a, PortHalfClose)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "bye")
+		c.CloseWrite()
+		all, err = io.ReadAll(c)
+		if err != nil || strings.Count(string(all), "after your FIN") != HalfCloseLines {
+			t.Errorf("half-close on %v: %q %v", a, all, err)
+		}
+		c.Close()
+
+		if _, err := dial(t, a, PortClosed); err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("closed port on %v: %v, want connection refused", a, err)
+		}
+		if _, err := dial(t, a, PortRejected); err == nil || strings.Contains(err.Error(), "timeout") {
+			t.Errorf("rejected port on %v: %v, want an ICMP error", a, err)
+		}
+		start := time.Now()
+		c2, err := net.DialTimeout("tcp", netip.AddrPortFrom(a, PortDropped).String(), 300*time.Millisecond)
+		if err == nil {
+			c2.Close()
+			t.Errorf("dropped port on %v answered", a)
+		} else if time.Since(start) < 250*time.Millisecond {
+			t.Errorf("dropped port on %v failed fast: %v", a, err)
+		}
+	}
+	out, err := l.NS.Output("sysctl", "-n", "net.ipv4.tcp_synack_retries")
+	if err != nil || strings.TrimSpace(out) != "2" {
+		t.Errorf("tcp_synack_retries in lab: %q %v", out, err)
+	}
+}
+
+func TestUpTwiceAndDown(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Name: "labtwice", Subnet: 251}
+	l := ForTest(t, cfg)
+	l2, err := Up(cfg)
+	if err != nil {
+		t.Fatalf("second up: %v", err)
+	}
+	if !l2.Exists() {
+		t.Fatal("lab gone after second up")
+	}
+	if err := l2.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if netns.Exists(l.NS.Name) {
+		t.Error("namespace survives Down")
+	}
+	if _, err := net.InterfaceByName(l.HostIface); err == nil {
+		t.Error("host veth survives Down")
+	}
+	if err := l2.Down(); err != nil {
+		t.Errorf("second down: %v", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, c := range []Config{{Name: "Bad-Name"}, {Name: "waytoolongname"}, {Subnet: 300}} {
+		if _, err := Describe(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	l, err := Describe(Config{Name: "x", Subnet: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Target4.String() != "198.18.7.2" || l.Target6.String() != "2001:db8:7::2" || l.Host6.String() != "2001:db8:7::1" {
+		t.Errorf("addresses %v %v %v", l.Target4, l.Target6, l.Host6)
+	}
+	l, _ = Describe(Config{Name: "x", Subnet: 100})
+	if l.Target4.String() != "198.18.100.2" || l.Target6.String() != "2001:db8:100::2" {
+		t.Errorf("subnet 100: %v %v", l.Target4, l.Target6)
+	}
+}

@@ -1,0 +1,175 @@
+//go:build linux
+
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Servers are the lab's TCP servers, running in this process with their
+// listening sockets inside the target namespace: the peers are the target
+// namespace's real Linux TCP stack.
+type Servers struct {
+	listeners []net.Listener
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	cancel    context.CancelFunc
+}
+
+// ServerInfo names a server and its port, for help texts and status.
+type ServerInfo struct {
+	Port     int
+	Name     string
+	Behavior string
+}
+
+// Catalog lists the lab's ports and what answers on each.
+func Catalog(cfg Config) []ServerInfo {
+	_ = cfg.defaults()
+	return []ServerInfo{
+		{PortEcho, "echo", "echoes data; closes after the client closes"},
+		{PortDiscard, "discard", "reads and discards"},
+		{PortCloseFirst, "close-first", "sends a greeting line, then closes first (client sees FIN first)"},
+		{PortHalfClose, "half-close", fmt.Sprintf("after the client's FIN sends %d more lines, then closes", HalfCloseLines)},
+		{PortKeepalive, "keepalive", fmt.Sprintf("reads; SO_KEEPALIVE idle %v, interval %v, %d probes", cfg.KeepIdle, cfg.KeepInterval, cfg.KeepCount)},
+		{PortClosed, "closed", "nothing listens: RST"},
+		{PortDropped, "dropped", "nftables drops every segment: no answer"},
+		{PortRejected, "rejected", "nftables answers ICMP port unreachable"},
+	}
+}
+
+// StartServers opens the listeners inside the namespace and serves until
+// ctx ends or Close.
+func (l *Lab) StartServers(ctx context.Context) (*Servers, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Servers{conns: map[net.Conn]struct{}{}, cancel: cancel}
+	handlers := map[int]func(*net.TCPConn){
+		PortEcho:       echo,
+		PortDiscard:    discard,
+		PortCloseFirst: closeFirst,
+		PortHalfClose:  halfClose,
+		PortKeepalive:  l.keepalive,
+	}
+	err := l.NS.Do(func() error {
+		// KeepAlive -1: accepted sockets get no keepalive of Go's own, so the
+		// lab's timers are the only ones on the wire.
+		lc := net.ListenConfig{KeepAlive: -1}
+		for port := range handlers {
+			ln, err := lc.Listen(ctx, "tcp", fmt.Sprintf(":%d", port))
+			if err != nil {
+				return err
+			}
+			s.listeners = append(s.listeners, ln)
+		}
+		return nil
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("lab %s: start servers: %w", l.Name, err)
+	}
+	for _, ln := range s.listeners {
+		h := handlers[ln.Addr().(*net.TCPAddr).Port]
+		s.wg.Add(1)
+		go s.serve(ln, h)
+	}
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	return s, nil
+}
+
+func (s *Servers) serve(ln net.Listener, h func(*net.TCPConn)) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.conns == nil {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			h(c.(*net.TCPConn))
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops every server and closes every connection.
+func (s *Servers) Close() {
+	s.cancel()
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// connLifetime bounds every lab connection, so a probe that goes silent
+// cannot hold a server goroutine forever.
+const connLifetime = 10 * time.Minute
+
+func echo(c *net.TCPConn) {
+	c.SetDeadline(time.Now().Add(connLifetime))
+	io.Copy(c, c)
+}
+
+func discard(c *net.TCPConn) {
+	c.SetDeadline(time.Now().Add(connLifetime))
+	io.Copy(io.Discard, c)
+}
+
+func closeFirst(c *net.TCPConn) {
+	c.SetDeadline(time.Now().Add(connLifetime))
+	io.WriteString(c, Greeting)
+	// Close with nothing unread, so the kernel sends FIN, not RST.
+}
+
+func halfClose(c *net.TCPConn) {
+	c.SetDeadline(time.Now().Add(connLifetime))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		return
+	}
+	for i := 1; i <= HalfCloseLines; i++ {
+		time.Sleep(50 * time.Millisecond)
+		if _, err := fmt.Fprintf(c, "line %d after your FIN\r\n", i); err != nil {
+			return
+		}
+	}
+}
+
+func (l *Lab) keepalive(c *net.TCPConn) {
+	c.SetDeadline(time.Now().Add(connLifetime))
+	if err := c.SetKeepAliveConfig(net.KeepAliveConfig{
+		Enable: true, Idle: l.KeepIdle, Interval: l.KeepInterval, Count: l.KeepCount,
+	}); err != nil {
+		return
+	}
+	_, err := io.Copy(io.Discard, c)
+	if errors.Is(err, io.EOF) {
+		return
+	}
+}

@@ -1,0 +1,249 @@
+//go:build linux
+
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/capture"
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/guard"
+	"github.com/tcpprobe/tcpprobe/inject"
+)
+
+// LabOnlyEnv names the environment variable that, when set, confines
+// probes to loopback and the lab's veth interfaces (tp*). The tests and the
+// demo set it, so a wrong address can never leave the machine.
+const LabOnlyEnv = "TCPPROBE_LAB_ONLY"
+
+func labOnly(rt inject.Route) error {
+	if os.Getenv(LabOnlyEnv) == "" || rt.Iface == "lo" || strings.HasPrefix(rt.Iface, "tp") {
+		return nil
+	}
+	return fmt.Errorf("refusing to probe %v through %s: %s is set, only loopback and lab interfaces are allowed", rt.Dst, rt.Iface, LabOnlyEnv)
+}
+
+// Session is one probe's flow on the wire.
+type Session struct {
+	Local, Remote netip.AddrPort
+	Route         inject.Route
+
+	live   *capture.Live
+	sender *inject.Sender
+	res    *inject.Reservation
+	guard  *guard.Guard
+	events chan *Event
+	cancel context.CancelFunc
+	done   chan struct{}
+	buf    [craft.MaxPacket]byte
+	sendMu sync.Mutex
+
+	recMu   sync.Mutex
+	record  bool
+	frames  []capture.Frame
+	readErr error
+}
+
+// Open sets up the session: route, port, guard, capture and raw socket,
+// in that order, undoing what was done on error.
+func Open(cfg Config) (s *Session, err error) {
+	remote := netip.AddrPortFrom(cfg.Remote.Addr().Unmap(), cfg.Remote.Port())
+	rt, err := inject.RouteTo(remote.Addr())
+	if err != nil {
+		return nil, err
+	}
+	if err := labOnly(rt); err != nil {
+		return nil, err
+	}
+	if cfg.Source.IsValid() {
+		rt.Src = cfg.Source.Unmap()
+	}
+	s = &Session{Remote: remote, Route: rt, events: make(chan *Event, 4096), done: make(chan struct{}), record: cfg.Record}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.res, err = inject.ReservePort(rt.Src, cfg.SrcPort); err != nil {
+		return s, err
+	}
+	s.Local = netip.AddrPortFrom(rt.Src, s.res.Port)
+	if cfg.Guard {
+		if s.guard, err = guard.New(); err != nil {
+			return s, err
+		}
+		if err = s.guard.DropRST(s.Local, s.Remote); err != nil {
+			return s, err
+		}
+	}
+	if s.live, err = capture.OpenLive(rt.Iface, capture.ProbeFilter(s.Local, s.Remote)); err != nil {
+		return s, err
+	}
+	if s.sender, err = inject.NewSender(remote.Addr().Is6()); err != nil {
+		return s, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.read(ctx)
+	return s, nil
+}
+
+func (s *Session) read(ctx context.Context) {
+	defer close(s.done)
+	defer close(s.events)
+	for {
+		f, err := s.live.Next(ctx)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.recMu.Lock()
+				s.readErr = err
+				s.recMu.Unlock()
+			}
+			return
+		}
+		off, err := craft.IPOffset(f.LinkType, f.Data)
+		if err != nil {
+			continue
+		}
+		ev := &Event{Time: f.Time, Raw: f.Data[off:]}
+		if ev.Pkt.Decode(ev.Raw) != nil {
+			continue
+		}
+		dir, ok := FlowMatches(&ev.Pkt, s.Local, s.Remote)
+		if !ok {
+			continue
+		}
+		ev.Dir = dir
+		if s.record {
+			s.recMu.Lock()
+			s.frames = append(s.frames, f)
+			s.recMu.Unlock()
+		}
+		select {
+		case s.events <- ev:
+		default: // a consumer that stopped reading loses events, not the reader
+		}
+	}
+}
+
+// Send fills in the addresses and ports of seg (when zero) and puts it on
+// the wire.
+func (s *Session) Send(seg *craft.Segment) error {
+	if !seg.Src.IsValid() {
+		seg.Src = s.Local.Addr()
+	}
+	if !seg.Dst.IsValid() {
+		seg.Dst = s.Remote.Addr()
+	}
+	if seg.TCP.SrcPort == 0 {
+		seg.TCP.SrcPort = s.Local.Port()
+	}
+	if seg.TCP.DstPort == 0 {
+		seg.TCP.DstPort = s.Remote.Port()
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	n, err := seg.Encode(s.buf[:])
+	if err != nil {
+		return fmt.Errorf("build segment: %w", err)
+	}
+	return s.sender.Send(s.buf[:n], seg.Dst)
+}
+
+// Next returns the next captured event, or an error when ctx ends first
+// (context.DeadlineExceeded for a timeout) or the capture failed.
+func (s *Session) Next(ctx context.Context) (*Event, error) {
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			s.recMu.Lock()
+			defer s.recMu.Unlock()
+			if s.readErr != nil {
+				return nil, s.readErr
+			}
+			return nil, errors.New("capture closed")
+		}
+		return ev, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// NextWithin is Next with a timeout.
+func (s *Session) NextWithin(ctx context.Context, d time.Duration) (*Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return s.Next(ctx)
+}
+
+// LinkType is the captured frames' link-layer type.
+func (s *Session) LinkType() int { return s.live.LinkType() }
+
+// Frames returns the frames recorded so far (Config.Record).
+func (s *Session) Frames() []capture.Frame {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	return append([]capture.Frame(nil), s.frames...)
+}
+
+// GuardDropped is how many kernel RSTs the guard dropped (0 without guard).
+func (s *Session) GuardDropped() uint64 {
+	if s.guard == nil {
+		return 0
+	}
+	n, _ := s.guard.Dropped(s.Local, s.Remote)
+	return n
+}
+
+// WritePcap writes the recorded frames to path atomically.
+func (s *Session) WritePcap(path string) error {
+	return WriteFrames(path, s.LinkType(), s.Frames())
+}
+
+// WriteFrames writes frames to a pcap file atomically.
+func WriteFrames(path string, linkType int, frames []capture.Frame) error {
+	w, err := capture.CreateFile(path, linkType)
+	if err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := w.Write(f); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// Close stops the capture and releases the raw socket, the guard's table
+// and the port, in reverse order of Open. It is safe to call twice.
+func (s *Session) Close() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+		s.cancel = nil
+	}
+	if s.live != nil {
+		s.live.Close()
+		s.live = nil
+	}
+	if s.sender != nil {
+		s.sender.Close()
+		s.sender = nil
+	}
+	if s.guard != nil {
+		s.guard.Close()
+		s.guard = nil
+	}
+	if s.res != nil {
+		s.res.Close()
+		s.res = nil
+	}
+}
