@@ -1,0 +1,31 @@
+//go:build !cgo
+
+package capture
+
+import (
+	"context"
+	"errors"
+)
+
+var errNoCgo = errors.New("live capture needs libpcap: build with cgo enabled")
+
+// Live is unavailable without cgo.
+type Live struct{}
+
+// OpenLive is unavailable without cgo.
+func OpenLive(string, string) (*Live, error) { return nil, errNoCgo }
+
+// LinkType returns 0.
+func (*Live) LinkType() int { return 0 }
+
+// Iface returns "".
+func (*Live) Iface() string { return "" }
+
+// Next is unavailable without cgo.
+func (*Live) Next(context.Context) (Frame, error) { return Frame{}, errNoCgo }
+
+// Stats is unavailable without cgo.
+func (*Live) Stats() (int, int, error) { return 0, 0, errNoCgo }
+
+// Close does nothing.
+func (*Live) Close() {}
