@@ -104,4 +104,3 @@ func (l *Live) Stats() (received, dropped int, err error) {
 
 // Close stops the capture.
 func (l *Live) Close() { l.h.Close() }
-
