@@ -20,3 +20,6 @@ func (s Seq) LessThanEq(o Seq) bool { return int32(s-o) <= 0 }
 func (s Seq) InWindow(start Seq, size uint32) bool {
 	return uint32(s-start) < size
 }
+
+// After reports whether s comes after o in sequence space.
+func (s Seq) After(o Seq) bool { return int32(s-o) > 0 }
