@@ -39,7 +39,7 @@ func after(d time.Duration) segOpt { return func(g *Seg) { g.Time = g.Time.Add(d
 func withOpts(mss uint16, ws int8, sack, ts bool) segOpt {
 	return func(g *Seg) { g.MSS, g.WScale, g.SACKOK, g.HasTS = mss, ws, sack, ts }
 }
-func noTS() segOpt { return func(g *Seg) { g.HasTS = false } }
+func noTS() segOpt          { return func(g *Seg) { g.HasTS = false } }
 func tsecr(v uint32) segOpt { return func(g *Seg) { g.TSecr = v } }
 
 // send makes side r send a segment with flags and n payload bytes.
