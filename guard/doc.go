@@ -16,5 +16,5 @@
 //
 //	nft add table inet tcpprobe_PID_N '{ flags owner; }'
 //	nft add chain inet tcpprobe_PID_N out '{ type filter hook output priority -150; }'
-//	nft add rule inet tcpprobe_PID_N out ip saddr L ip daddr R tcp sport LP tcp dport RP tcp flags rst counter drop
+//	nft add rule inet tcpprobe_PID_N out meta mark != 0x74707262 ip saddr L ip daddr R tcp sport LP tcp dport RP tcp flags rst counter drop
 package guard

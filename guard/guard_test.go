@@ -5,6 +5,7 @@ package guard
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -26,7 +27,7 @@ import (
 
 // TestRuleExprs checks the rule against what
 //
-//	nft add rule inet t out ip saddr 198.18.0.1 ip daddr 198.18.0.2 tcp sport 40000 tcp dport 80 tcp flags & rst != 0 counter drop
+//	nft add rule inet t out meta mark != 0x74707262 ip saddr 198.18.0.1 ip daddr 198.18.0.2 tcp sport 40000 tcp dport 80 tcp flags & rst != 0 counter drop
 //
 // compiles to (`nft --debug=netlink` prints the same registers and offsets).
 func TestRuleExprs(t *testing.T) {
@@ -40,7 +41,7 @@ func TestRuleExprs(t *testing.T) {
 	} {
 		l, r := netip.MustParseAddrPort(tc.local), netip.MustParseAddrPort(tc.remote)
 		e := rstRuleExprs(l, r)
-		if len(e) != 17 {
+		if len(e) != 19 {
 			t.Fatalf("%d expressions", len(e))
 		}
 		check := func(i int, want string) {
@@ -49,18 +50,19 @@ func TestRuleExprs(t *testing.T) {
 				t.Errorf("%s expr %d: %s, want %s", tc.local, i, got, want)
 			}
 		}
-		check(1, fmt.Sprintf("*expr.Cmp &{Op:0 Register:1 Data:[%d]}", tc.nfproto))
-		check(3, "*expr.Cmp &{Op:0 Register:1 Data:[6]}")
-		check(4, fmt.Sprintf("*expr.Payload &{OperationType:0 DestRegister:1 SourceRegister:0 Base:1 Offset:%d Len:%d CsumType:0 CsumOffset:0 CsumFlags:0}", tc.srcOff, tc.alen))
-		check(5, fmt.Sprintf("*expr.Cmp &{Op:0 Register:1 Data:%v}", l.Addr().AsSlice()))
-		check(6, fmt.Sprintf("*expr.Payload &{OperationType:0 DestRegister:1 SourceRegister:0 Base:1 Offset:%d Len:%d CsumType:0 CsumOffset:0 CsumFlags:0}", tc.srcOff+tc.alen, tc.alen))
-		check(7, fmt.Sprintf("*expr.Cmp &{Op:0 Register:1 Data:%v}", r.Addr().AsSlice()))
-		check(9, "*expr.Cmp &{Op:0 Register:1 Data:[156 64]}") // 40000
-		check(11, "*expr.Cmp &{Op:0 Register:1 Data:[0 80]}")
-		check(12, "*expr.Payload &{OperationType:0 DestRegister:1 SourceRegister:0 Base:2 Offset:13 Len:1 CsumType:0 CsumOffset:0 CsumFlags:0}")
-		check(14, "*expr.Cmp &{Op:1 Register:1 Data:[0]}")
-		if v, ok := e[16].(*expr.Verdict); !ok || v.Kind != expr.VerdictDrop {
-			t.Errorf("last expression %v, want drop", e[16])
+		check(1, fmt.Sprintf("*expr.Cmp &{Op:1 Register:1 Data:%v}", binary.NativeEndian.AppendUint32(nil, inject.Mark)))
+		check(3, fmt.Sprintf("*expr.Cmp &{Op:0 Register:1 Data:[%d]}", tc.nfproto))
+		check(5, "*expr.Cmp &{Op:0 Register:1 Data:[6]}")
+		check(6, fmt.Sprintf("*expr.Payload &{OperationType:0 DestRegister:1 SourceRegister:0 Base:1 Offset:%d Len:%d CsumType:0 CsumOffset:0 CsumFlags:0}", tc.srcOff, tc.alen))
+		check(7, fmt.Sprintf("*expr.Cmp &{Op:0 Register:1 Data:%v}", l.Addr().AsSlice()))
+		check(8, fmt.Sprintf("*expr.Payload &{OperationType:0 DestRegister:1 SourceRegister:0 Base:1 Offset:%d Len:%d CsumType:0 CsumOffset:0 CsumFlags:0}", tc.srcOff+tc.alen, tc.alen))
+		check(9, fmt.Sprintf("*expr.Cmp &{Op:0 Register:1 Data:%v}", r.Addr().AsSlice()))
+		check(11, "*expr.Cmp &{Op:0 Register:1 Data:[156 64]}") // 40000
+		check(13, "*expr.Cmp &{Op:0 Register:1 Data:[0 80]}")
+		check(14, "*expr.Payload &{OperationType:0 DestRegister:1 SourceRegister:0 Base:2 Offset:13 Len:1 CsumType:0 CsumOffset:0 CsumFlags:0}")
+		check(16, "*expr.Cmp &{Op:1 Register:1 Data:[0]}")
+		if v, ok := e[18].(*expr.Verdict); !ok || v.Kind != expr.VerdictDrop {
+			t.Errorf("last expression %v, want drop", e[18])
 		}
 	}
 }
@@ -112,7 +114,7 @@ func TestTableLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"flags owner", "hook output", "tcp sport 40000", "tcp dport 80", "198.18.0.2", "drop"} {
+	for _, want := range []string{"flags owner", "hook output", "meta mark != 0x74707262", "tcp sport 40000", "tcp dport 80", "198.18.0.2", "drop"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("nft list table lacks %q:\n%s", want, out)
 		}
@@ -274,5 +276,25 @@ func TestDropsKernelRST(t *testing.T) {
 	}
 	if n, err := g.Dropped(local, remote); err != nil || n == 0 {
 		t.Errorf("guard counter %d (%v), want at least 1", n, err)
+	}
+	// Our own RSTs carry inject.Mark and pass the guard.
+	rst := craft.Segment{Src: lo, Dst: lo, TCP: craft.TCP{SrcPort: local.Port(), DstPort: remote.Port(), Seq: 50001, Flags: craft.RST}}
+	var b [128]byte
+	n, _ := rst.Encode(b[:])
+	if err := sender.Send(b[:n], lo); err != nil {
+		t.Fatalf("our RST refused: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var p craft.Packet
+	for {
+		f, err := live.Next(ctx)
+		if err != nil {
+			t.Fatal("our own RST never reached the wire")
+		}
+		off, _ := craft.IPOffset(f.LinkType, f.Data)
+		if p.Decode(f.Data[off:]) == nil && p.HasTCP && p.TCP.Flags == craft.RST && p.TCP.Seq == 50001 {
+			break
+		}
 	}
 }

@@ -8,13 +8,16 @@ import (
 
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpprobe/tcpprobe/inject"
 )
 
 // rstRuleExprs returns the expressions of
 //
-//	ip saddr L ip daddr R tcp sport LP tcp dport RP tcp flags & rst != 0 counter drop
+//	meta mark != 0x74707262 ip saddr L ip daddr R tcp sport LP tcp dport RP tcp flags & rst != 0 counter drop
 //
-// (ip6 saddr/daddr for IPv6) in an inet-family table.
+// (ip6 saddr/daddr for IPv6) in an inet-family table. The mark exempts the
+// RSTs tcpprobe itself sends (inject.Mark).
 func rstRuleExprs(local, remote netip.AddrPort) []expr.Any {
 	proto := byte(unix.NFPROTO_IPV4)
 	srcOff, addrLen := uint32(12), uint32(4)
@@ -24,6 +27,8 @@ func rstRuleExprs(local, remote netip.AddrPort) []expr.Any {
 	dstOff := srcOff + addrLen
 	port := func(p uint16) []byte { return binary.BigEndian.AppendUint16(nil, p) }
 	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, inject.Mark)},
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},

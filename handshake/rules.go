@@ -1,6 +1,10 @@
 package handshake
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tcpprobe/tcpprobe/report"
+)
 
 // RuleID identifies a rule of the rulebook.
 type RuleID uint8
@@ -59,22 +63,22 @@ var Rules = [NumRules]Rule{
 	RuleKeepAliveRST:     {"keepalive-rst", "after the last unanswered keepalive probe the prober gives up with a RST", "Linux tcp_keepalive_probes; RFC 1122 4.2.3.6"},
 }
 
-// Result is a rule's outcome for one connection.
-type Result uint8
+// RuleResult is a rule's outcome for one connection.
+type RuleResult uint8
 
 // Results.
 const (
-	NotApplicable Result = iota
+	NotApplicable RuleResult = iota
 	Pass
 	Fail
 )
 
-func (r Result) String() string {
+func (r RuleResult) String() string {
 	return [...]string{"n/a", "pass", "FAIL"}[r]
 }
 
 // MarshalText prints results as "n/a", "pass", "fail" in JSON.
-func (r Result) MarshalText() ([]byte, error) {
+func (r RuleResult) MarshalText() ([]byte, error) {
 	return []byte([...]string{"n/a", "pass", "fail"}[r]), nil
 }
 
@@ -86,7 +90,7 @@ const maxEvidence = 4
 // the first that broke it.
 type Verdict struct {
 	Rule     RuleID
-	Result   Result
+	Result   RuleResult
 	Passes   int
 	Failures int
 	Evidence []int  // segment numbers
@@ -100,7 +104,7 @@ func (v *Verdict) pass(num int) {
 	if v.Result == NotApplicable {
 		v.Result = Pass
 	}
-	if v.Result == Pass && v.nev < maxEvidence {
+	if v.Result == Pass && v.nev < maxEvidence && (v.nev == 0 || v.ev[v.nev-1] != num) {
 		v.ev[v.nev] = num
 		v.nev++
 	}
@@ -113,23 +117,15 @@ func (v *Verdict) fail(num int, format string, a ...any) {
 		v.nev = 0
 		v.Detail = fmt.Sprintf(format, a...)
 	}
-	if v.nev < maxEvidence {
+	if v.nev < maxEvidence && (v.nev == 0 || v.ev[v.nev-1] != num) {
 		v.ev[v.nev] = num
 		v.nev++
 	}
 }
 
-// VerdictJSON is the JSON form of a verdict.
-type VerdictJSON struct {
-	ID        string `json:"id"`
-	Statement string `json:"statement"`
-	Result    Result `json:"result"`
-	Evidence  []int  `json:"evidence,omitempty"`
-	Detail    string `json:"detail,omitempty"`
-}
-
-// JSON returns the verdict with its rule's ID and statement.
-func (v *Verdict) JSON() VerdictJSON {
+// Report returns the verdict with its rule's ID and statement, for
+// display and JSON.
+func (v *Verdict) Report() report.Verdict {
 	r := Rules[v.Rule]
-	return VerdictJSON{ID: r.ID, Statement: r.Statement, Result: v.Result, Evidence: v.Evidence, Detail: v.Detail}
+	return report.Verdict{ID: r.ID, Statement: r.Statement, Result: [...]string{"n/a", "pass", "fail"}[v.Result], Evidence: v.Evidence, Detail: v.Detail}
 }

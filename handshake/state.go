@@ -32,6 +32,18 @@ func (s State) String() string {
 // MarshalText makes states print as their names in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a state name.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	*s = State(255)
+	return nil
+}
+
 // Synchronized reports whether the state is one of the synchronized states
 // (ESTABLISHED and later, RFC 9293 section 3.5.3).
 func (s State) Synchronized() bool { return s >= Established }

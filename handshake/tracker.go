@@ -1,6 +1,7 @@
 package handshake
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
@@ -78,6 +79,7 @@ type Tracker struct {
 	simultaneous  bool
 	rstBy         int8 // -1 none
 	rstNum        int
+	rstAfterClose bool
 	idleThreshold time.Duration
 }
 
@@ -325,13 +327,20 @@ func (t *Tracker) observeSYN(s *Seg, from, to *Side, fr, tr Role) {
 	}
 	if f&craft.ACK == 0 {
 		t.move(num, fr, evSendSYN)
+		if to.SawSYN && to.State == SynSent && from.State == SynSent {
+			// The SYNs crossed: this side's SYN left before the peer's
+			// arrived, which it now receives (RFC 9293 3.5, figure 8).
+			t.move(num, fr, evRecvSYN)
+		}
 		switch to.State {
-		case Listen, SynSent, SynReceived:
+		case SynSent, SynReceived:
+			// Simultaneous open (or a retransmitted SYN).
 			t.move(num, tr, evRecvSYN)
 		case Closed:
-			// A passive end seen only through its answer: LISTEN first.
+			// A passive end is known only by its answer; until then it is
+			// taken to listen. Its SYN-ACK moves it to SYN_RECEIVED, a RST
+			// shows it was CLOSED.
 			to.State = Listen
-			t.move(num, tr, evRecvSYN)
 		}
 		return
 	}
@@ -461,6 +470,15 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 		t.move(num, tr, evRST)
 		return
 	}
+	if from.State == SynSent {
+		// RFC 9293 3.10.7.3: the RST a SYN_SENT side sends for an
+		// unacceptable ACK (<SEQ=SEG.ACK><CTL=RST>) resets the peer's
+		// half-open connection; the sender stays in SYN_SENT.
+		if to.State == SynReceived {
+			t.move(num, tr, evRST)
+		}
+		return
+	}
 	accepted := true
 	if from.SawAny && to.State.Synchronized() {
 		if s.Seq == from.NextSeq {
@@ -472,6 +490,9 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 	}
 	if t.rstBy < 0 && accepted {
 		t.rstBy, t.rstNum = int8(fr), num
+		// A RST after both FINs were acknowledged answers a segment to a
+		// closed connection: the close itself was orderly.
+		t.rstAfterClose = from.FIN && to.FIN && from.FINAck && to.FINAck
 	}
 	if from.State != Closed {
 		t.move(num, fr, evRST)
@@ -521,7 +542,7 @@ func (t *Tracker) Verdicts() []Verdict {
 }
 
 // Verdict returns one rule's verdict (without copying the evidence).
-func (t *Tracker) Verdict(r RuleID) Result { return t.v[r].Result }
+func (t *Tracker) Verdict(r RuleID) RuleResult { return t.v[r].Result }
 
 // Failed reports whether any rule failed.
 func (t *Tracker) Failed() bool {
@@ -554,10 +575,21 @@ func (c CloseForm) String() string { return closeNames[c] }
 // MarshalText prints close forms by name in JSON.
 func (c CloseForm) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
+// UnmarshalText reads a close form's name.
+func (c *CloseForm) UnmarshalText(b []byte) error {
+	for i, n := range closeNames {
+		if n == string(b) {
+			*c = CloseForm(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown close form %q", b)
+}
+
 // CloseForm returns how the connection ended and, for a reset or a close, who
 // began it.
 func (t *Tracker) CloseForm() (CloseForm, Role) {
-	if t.rstBy >= 0 {
+	if t.rstBy >= 0 && !t.rstAfterClose {
 		return CloseReset, Role(t.rstBy)
 	}
 	c, s := &t.Side[Client], &t.Side[Server]

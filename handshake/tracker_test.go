@@ -79,7 +79,7 @@ func (c *conv) handshake() {
 }
 
 // want checks rule results by rule: pass, fail or n/a.
-func (c *conv) want(results map[RuleID]Result) {
+func (c *conv) want(results map[RuleID]RuleResult) {
 	c.t.Helper()
 	for r, w := range results {
 		if got := c.tr.v[r].Result; got != w {
@@ -124,7 +124,7 @@ func TestFourSegmentClose(t *testing.T) {
 	c.tr.TimeWaitExpired(Client, 0)
 	c.states(Closed, Closed)
 	c.noFailures()
-	c.want(map[RuleID]Result{RuleSynAckAcksISN: Pass, RuleAckAcksPeerISN: Pass, RuleSeqAfterSYN: Pass,
+	c.want(map[RuleID]RuleResult{RuleSynAckAcksISN: Pass, RuleAckAcksPeerISN: Pass, RuleSeqAfterSYN: Pass,
 		RuleDataAdvancesAck: Pass, RuleFINAcked: Pass, RuleFinalACK: Pass, RuleOptionsOffered: Pass,
 		RuleTSecrEchoes: Pass, RuleTSEverySegment: Pass, RuleMSSSane: Pass, RuleLegalTransitions: Pass,
 		RuleRSTToSYN: NotApplicable, RuleKeepAliveSeq: NotApplicable})
@@ -183,7 +183,7 @@ func TestSimultaneousOpenAndClose(t *testing.T) {
 	if f, _ := c.tr.CloseForm(); f != CloseSimultaneous {
 		t.Errorf("close form %v", f)
 	}
-	c.want(map[RuleID]Result{RuleLegalTransitions: Pass, RuleFinalACK: Pass, RuleFINAcked: Pass})
+	c.want(map[RuleID]RuleResult{RuleLegalTransitions: Pass, RuleFinalACK: Pass, RuleFINAcked: Pass})
 }
 
 func TestHalfCloseDataAfterFIN(t *testing.T) {
@@ -298,7 +298,7 @@ func TestRSTToSYNPasses(t *testing.T) {
 	c := newConv(t, 1000, 0)
 	c.c(craft.SYN, 0)
 	c.s(craft.RST|craft.ACK, 0, seqIs(0), ackIs(1001))
-	c.want(map[RuleID]Result{RuleRSTToSYN: Pass})
+	c.want(map[RuleID]RuleResult{RuleRSTToSYN: Pass})
 	c.states(Closed, Closed)
 	if f, by := c.tr.CloseForm(); f != CloseReset || by != Server {
 		t.Errorf("close %v by %v", f, by)
@@ -321,7 +321,7 @@ func TestKeepAlive(t *testing.T) {
 		t.Errorf("unanswered probes %d", n)
 	}
 	c.s(craft.RST|craft.ACK, 0)
-	c.want(map[RuleID]Result{RuleKeepAliveSeq: Pass, RuleKeepAliveIdle: Pass, RuleKeepAliveRST: Pass})
+	c.want(map[RuleID]RuleResult{RuleKeepAliveSeq: Pass, RuleKeepAliveIdle: Pass, RuleKeepAliveRST: Pass})
 
 	// Answered probes.
 	c = newConv(t, 1000, 5000)
@@ -331,14 +331,14 @@ func TestKeepAlive(t *testing.T) {
 	if !p.KeepAlive || a.Annotations&uint16(NoteKeepAliveACK) == 0 {
 		t.Errorf("probe %v answer %v", p.Notes(), a.Notes())
 	}
-	c.want(map[RuleID]Result{RuleKeepAliveACK: Pass})
+	c.want(map[RuleID]RuleResult{RuleKeepAliveACK: Pass})
 	// A probe too early.
 	c.c(craft.ACK, 0, seqIs(1000), after(10*time.Millisecond))
-	c.want(map[RuleID]Result{RuleKeepAliveIdle: Fail})
+	c.want(map[RuleID]RuleResult{RuleKeepAliveIdle: Fail})
 	// A wrong answer.
 	c.c(craft.ACK, 0, seqIs(1000), after(3*time.Second))
 	c.s(craft.ACK, 0, ackIs(1000))
-	c.want(map[RuleID]Result{RuleKeepAliveACK: Fail})
+	c.want(map[RuleID]RuleResult{RuleKeepAliveACK: Fail})
 }
 
 func TestStatesAndTransitionTable(t *testing.T) {

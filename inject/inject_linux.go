@@ -117,6 +117,10 @@ func sourceFor(dst netip.Addr) (netip.Addr, error) {
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 
+// Mark is the firewall mark (SO_MARK) of every packet tcpprobe sends; it
+// reads "tprb" in ASCII.
+const Mark = 0x74707262
+
 // Sender sends complete IP datagrams (header included) through a raw
 // socket.
 type Sender struct {
@@ -139,6 +143,14 @@ func NewSender(v6 bool) (*Sender, error) {
 		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1)
 	} else {
 		err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_HDRINCL, 1)
+	}
+	if err == nil {
+		// Our packets carry a mark, so the guard drops only the kernel's
+		// RSTs and never ours (SO_MARK needs CAP_NET_ADMIN).
+		if merr := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, Mark); merr != nil {
+			unix.Close(fd)
+			return nil, privilege.Check("mark raw socket", "CAP_NET_ADMIN", os.NewSyscallError("setsockopt SO_MARK", merr))
+		}
 	}
 	if err != nil {
 		unix.Close(fd)

@@ -22,6 +22,9 @@ type Route struct {
 // RouteTo is not supported on this platform.
 func RouteTo(netip.Addr) (Route, error) { return Route{}, errUnsupported }
 
+// Mark is the firewall mark of every packet tcpprobe sends.
+const Mark = 0x74707262
+
 // Sender is not supported on this platform.
 type Sender struct{}
 

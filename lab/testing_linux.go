@@ -4,8 +4,13 @@ package lab
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 )
 
 // ForTest brings a lab up with its servers for one test and tears it down
@@ -31,4 +36,39 @@ func ForTest(t testing.TB, cfg Config) *Lab {
 	}
 	t.Cleanup(srv.Close)
 	return l
+}
+
+// StartForTest runs a program inside the lab's namespace for one test
+// (a third-party server such as nginx or socat), waits until it accepts
+// connections on port, and stops it at cleanup.
+func (l *Lab) StartForTest(t testing.TB, port uint16, name string, args ...string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+	cmd := l.NS.Command(name, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addr := netip.AddrPortFrom(l.Target4, port).String()
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if i > 100 {
+			t.Fatalf("%s did not start listening on %s: %s", name, addr, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/handshake"
+	"github.com/tcpprobe/tcpprobe/report"
+)
+
+func init() {
+	register(command{name: "handshake", summary: "open and close a connection by hand, checking every step against RFC 9293", run: runHandshake})
+}
+
+func runHandshake(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("handshake", "HOST:PORT", `Walk HOST:PORT through a whole TCP connection by hand: our SYN (our ISN and
+options), the SYN-ACK, our ACK (optionally with data), request/response
+exchanges, then a four-way teardown. Prints a ladder of every segment with both
+ends' states, the rulebook's verdicts and a summary. Experiments:
+  --drop third-ack   withhold the third ACK and record the peer's SYN-ACK
+                     retransmissions (why two segments are not enough)
+  --drop final-ack   in an active close, withhold the last ACK and record the
+                     peer's FIN retransmissions from LAST_ACK (why TIME_WAIT exists)`, stdout)
+	var o probeOpts
+	isn := fs.Int64("isn", -1, "our initial sequence number (default random)")
+	preset := fs.String("syn-opts", "linux", "SYN options as a stack sends them: linux, windows, bsd or none")
+	fs.StringVar(&o.opts, "opt", "", "SYN options instead of the preset, e.g. mss=1460,sackok,ws=7,ts")
+	fs.Uint8Var(&o.ttl, "ttl", 64, "IPv4 TTL / IPv6 hop limit of our segments")
+	fs.Uint16VarP(&o.window, "win", "w", 64240, "our receive window")
+	fs.Uint16VarP(&o.sport, "sport", "s", 0, "source port (default: a free ephemeral port)")
+	fs.BoolVarP(&o.v4, "ipv4", "4", false, "resolve HOST to IPv4")
+	fs.BoolVarP(&o.v6, "ipv6", "6", false, "resolve HOST to IPv6")
+	retries := fs.Int("retries", 3, "retransmissions of our SYN, data and FIN")
+	rto := fs.DurationP("timeout", "t", time.Second, "first retransmission timeout (doubles each retry)")
+	data := fs.StringP("data", "d", "", "data carried by the third segment of the handshake")
+	sends := fs.StringArray("send", nil, "data to send after the handshake, waiting --reply-wait for answers (repeatable)")
+	replyWait := fs.Duration("reply-wait", 300*time.Millisecond, "how long to wait for the peer's answer to data")
+	closeMode := fs.String("close", "active", "teardown: active (our FIN first), passive (wait for the peer's FIN), rst, none")
+	closeData := fs.String("close-data", "", "passive close: data we still send in CLOSE_WAIT")
+	timeWait := fs.String("time-wait", "2s", "how long we stay in TIME_WAIT; 2msl means 60s as Linux")
+	passiveWait := fs.Duration("passive-wait", 5*time.Second, "how long to wait for the peer's FIN")
+	drop := fs.String("drop", "", "experiment: third-ack or final-ack")
+	observe := fs.Duration("observe", 10*time.Second, "how long the experiment watches the peer's retransmissions")
+	count := fs.IntP("count", "c", 1, "connections in a row (1-100000), with RTT statistics")
+	interval := fs.DurationP("interval", "i", 0, "time between connections")
+	jsonOut := fs.Bool("json", false, "print the result as one JSON object (per connection)")
+	write := fs.String("write", "", "write every segment both ways to this pcap file")
+	verbose := fs.BoolP("verbose", "v", false, "absolute sequence numbers in the ladder")
+	color := fs.String("color", "auto", "colour: auto (on a terminal), always, never")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("want one target HOST:PORT, got %d arguments", fs.NArg())
+	}
+	if o.v4 && o.v6 {
+		return usageErr("-4 and -6 exclude each other")
+	}
+	cfg := handshake.RunConfig{SYNPreset: *preset, ReplyWait: *replyWait, Observe: *observe,
+		Close: handshake.CloseConfig{Mode: handshake.CloseMode(*closeMode), PassiveWait: *passiveWait, Data: []byte(*closeData), Observe: *observe}}
+	switch cfg.Close.Mode {
+	case handshake.CloseActive, handshake.ClosePassive, handshake.CloseRST, handshake.CloseLeave:
+	default:
+		return usageErr("--close %q: want active, passive, rst or none", *closeMode)
+	}
+	if _, err := handshake.SYNPreset(*preset, 1460); err != nil {
+		return usageErr("--syn-opts: %v", err)
+	}
+	switch *drop {
+	case "":
+	case "third-ack":
+		cfg.DropThirdACK = true
+	case "final-ack":
+		if cfg.Close.Mode != handshake.CloseActive {
+			return usageErr("--drop final-ack needs --close active")
+		}
+		cfg.Close.DropFinalACK = true
+	default:
+		return usageErr("--drop %q: want third-ack or final-ack", *drop)
+	}
+	if *timeWait == "2msl" {
+		cfg.Close.TimeWait = 60 * time.Second
+	} else {
+		d, err := time.ParseDuration(*timeWait)
+		if err != nil || d < 0 || d > 10*time.Minute {
+			return usageErr("--time-wait %q: want a duration up to 10m, or 2msl", *timeWait)
+		}
+		cfg.Close.TimeWait = d
+	}
+	if *retries < 0 || *retries > 10 || *rto <= 0 || *rto > time.Minute {
+		return usageErr("--retries takes 0-10 and --timeout (0, 1m]")
+	}
+	if *count < 1 || *count > 100000 || *interval < 0 || *observe <= 0 || *observe > time.Hour {
+		return usageErr("--count takes 1-100000, --interval >= 0, --observe (0, 1h]")
+	}
+	if *isn > 0xffffffff {
+		return usageErr("--isn takes 0-4294967295")
+	}
+	if *isn >= 0 {
+		v := uint32(*isn)
+		cfg.Endpoint.ISN = &v
+	}
+	if o.opts != "" {
+		opts, err := craft.ParseOptions(o.opts, 0)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		cfg.Endpoint.SYNOptions = opts
+	}
+	cfg.Endpoint.TTL, cfg.Endpoint.Window, cfg.Endpoint.Retries, cfg.Endpoint.RTO = o.ttl, o.window, *retries, *rto
+	cfg.Data = []byte(*data)
+	for _, s := range *sends {
+		cfg.Sends = append(cfg.Sends, []byte(s))
+	}
+	target, err := parseTarget(ctx, fs.Arg(0), o.v4, o.v6)
+	if err != nil {
+		return err
+	}
+	cfg.Target, cfg.SrcPort = target, o.sport
+	st := report.Style{Color: useColor(*color, stdout), Absolute: *verbose}
+
+	var rtts []time.Duration
+	var worst = exitOK
+	for i := 0; i < *count; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(*interval):
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		c := cfg
+		if *write != "" && *count > 1 {
+			c.Write = fmt.Sprintf("%s.%d", *write, i+1)
+		} else {
+			c.Write = *write
+		}
+		if *count > 1 {
+			c.SrcPort = 0
+		}
+		res, err := handshake.Run(ctx, c)
+		if res == nil {
+			return err
+		}
+		if err != nil {
+			res.Error = err.Error()
+		}
+		code := handshakeExit(res)
+		if code > worst || (code == exitFailed && worst == exitNoAnswer) {
+			worst = code
+		}
+		if res.Outcome == handshake.Open {
+			rtts = append(rtts, time.Duration(res.HandshakeMs*float64(time.Millisecond)))
+		}
+		switch {
+		case *jsonOut:
+			json.NewEncoder(stdout).Encode(res)
+		case *count > 1:
+			fmt.Fprintf(stdout, "conn %d: %s\n", i+1, res)
+		default:
+			printHandshake(stdout, res, st)
+		}
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+	if *count > 1 && !*jsonOut {
+		fmt.Fprintf(stdout, "--- %v tcpprobe handshake statistics ---\n%s\n", target, report.Stats(*count, rtts).Line())
+	}
+	if worst != exitOK {
+		return silent{worst}
+	}
+	return nil
+}
+
+// handshakeExit maps a result to the exit code: 0 every rule passed; 1 a
+// rule failed or the connection was refused; 3 no answer.
+func handshakeExit(r *handshake.Result) int {
+	switch {
+	case r.Failed, r.Error != "", r.Outcome == handshake.Refused:
+		return exitFailed
+	case r.Outcome == handshake.Filtered, r.Outcome == handshake.Unreachable:
+		return exitNoAnswer
+	}
+	return exitOK
+}
+
+func useColor(mode string, w io.Writer) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func printHandshake(w io.Writer, r *handshake.Result, st report.Style) {
+	fmt.Fprintf(w, "TCPPROBE handshake %s -> %s (%s), our ISN %d\n\n", r.Local, r.Target, r.Iface, r.ISN)
+	report.Ladder(w, r.Ladder, st)
+	fmt.Fprintln(w, "\nrules:")
+	report.Rules(w, r.Rules, st)
+	fmt.Fprintln(w, "\nsummary:")
+	line := func(k, format string, a ...any) { fmt.Fprintf(w, "  %-22s %s\n", k, fmt.Sprintf(format, a...)) }
+	line("outcome", "%s", r.Outcome)
+	if r.ICMP != nil {
+		line("icmp", "%s from %s", r.ICMP.Description, r.ICMP.From)
+	}
+	if r.HandshakeMs > 0 && r.Outcome == handshake.Open {
+		line("handshake rtt", "%.3f ms (SYN to SYN-ACK, kernel timestamps)", r.HandshakeMs)
+	} else if r.HandshakeMs > 0 {
+		line("answer rtt", "%.3f ms", r.HandshakeMs)
+	}
+	if r.SYNRetries > 0 {
+		line("SYN retransmissions", "%d", r.SYNRetries)
+	}
+	if r.Negotiated != nil {
+		n := r.Negotiated
+		ws := "off"
+		if n.OurWScale >= 0 && n.PeerWScale >= 0 {
+			ws = fmt.Sprintf("ours %d, peer %d", n.OurWScale, n.PeerWScale)
+		}
+		line("peer ISN", "%d", r.PeerISN)
+		line("negotiated", "mss ours %d / peer %d, window scale %s, sack %v, timestamps %v", n.OurMSS, n.PeerMSS, ws, onOff(n.SACK), onOff(n.Timestamps))
+		line("peer SYN-ACK options", "%s", strings.Join(n.PeerOptions, ","))
+	}
+	if r.PeerTTL > 0 {
+		line("peer ttl", "%d (initial %d, about %d hop(s) away)", r.PeerTTL, r.InitialTTL, r.Hops)
+	}
+	if r.SentBytes > 0 || r.Received > 0 {
+		line("data", "sent %d bytes, received %d bytes", r.SentBytes, r.Received)
+	}
+	if r.ReceivedText != "" {
+		line("received", "%q", r.ReceivedText)
+	}
+	if r.HalfCloseData > 0 {
+		line("half-close", "%d bytes received after our FIN (peer in CLOSE_WAIT may still send)", r.HalfCloseData)
+	}
+	if x := r.SynAckRetrans; x != nil {
+		line("SYN-ACK retransmissions", "%d, intervals %v ms, backoff x%.2f, RST after giving up: %v", x.Count, x.IntervalsMs, x.Backoff, x.RSTAfter)
+	}
+	if c := r.Close; c != nil {
+		if x := c.FINRetransmissions; x != nil {
+			line("FIN retransmissions", "%d from LAST_ACK, intervals %v ms, backoff x%.2f", x.Count, x.IntervalsMs, x.Backoff)
+			line("peer reached CLOSED", "%v (a segment after our final ACK was answered by RST)", c.PeerClosedConfirmed)
+		}
+		if c.TimeWaitMs > 0 {
+			line("TIME_WAIT", "%.0f ms", c.TimeWaitMs)
+		}
+		if c.Note != "" {
+			line("close note", "%s", c.Note)
+		}
+	}
+	if r.ReACKedFINs > 0 {
+		line("FINs in TIME_WAIT", "%d, each ACKed again", r.ReACKedFINs)
+	}
+	form := r.CloseForm.String()
+	if r.CloseBy != "" {
+		form += ", begun by " + r.CloseBy
+	}
+	line("teardown", "%s", form)
+	line("final states", "ours %v, peer %v", r.OurState, r.PeerState)
+	line("kernel RSTs dropped", "%d (guard)", r.KernelRSTs)
+	if r.Error != "" {
+		line("error", "%s", r.Error)
+	}
+	failed := 0
+	for _, v := range r.Rules {
+		if v.Result == "fail" {
+			failed++
+		}
+	}
+	if failed == 0 {
+		line("verdict", "%s", st.Color2("32", "every applicable rule passed"))
+	} else {
+		line("verdict", "%s", st.Color2("1;31", fmt.Sprintf("%d rule(s) failed", failed)))
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}

@@ -1,0 +1,303 @@
+package handshake
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/wire"
+)
+
+// CloseMode says how we end the connection.
+type CloseMode string
+
+// Close modes.
+const (
+	CloseActive  CloseMode = "active"  // our FIN first: FIN_WAIT_1, FIN_WAIT_2, TIME_WAIT
+	ClosePassive CloseMode = "passive" // wait for the peer's FIN: CLOSE_WAIT, LAST_ACK
+	CloseRST     CloseMode = "rst"     // abort with RST
+	CloseLeave   CloseMode = "none"    // leave the peer ESTABLISHED
+)
+
+// CloseConfig describes the teardown.
+type CloseConfig struct {
+	Mode         CloseMode
+	TimeWait     time.Duration // how long we stay in TIME_WAIT
+	PassiveWait  time.Duration // how long a passive close waits for the peer's FIN
+	Data         []byte        // passive: data we still send in CLOSE_WAIT
+	DropFinalACK bool          // active: withhold the ACK of the peer's FIN for Observe
+	Observe      time.Duration
+}
+
+// Retransmissions are the repeated segments a peer sent while we stayed
+// silent on purpose.
+type Retransmissions struct {
+	What        string    `json:"what"` // "SYN-ACK" or "FIN"
+	Count       int       `json:"count"`
+	IntervalsMs []float64 `json:"intervals_ms"`
+	// Backoff is the mean ratio of successive intervals (2 for doubling).
+	Backoff float64 `json:"backoff,omitempty"`
+	// RSTAfter is set when the peer gave up with a RST.
+	RSTAfter bool `json:"rst_after"`
+	times    []time.Time
+}
+
+func (r *Retransmissions) add(t time.Time) {
+	r.times = append(r.times, t)
+}
+
+func (r *Retransmissions) finish() {
+	r.Count = len(r.times) - 1 // the first one is the original
+	if r.Count < 0 {
+		r.Count = 0
+	}
+	r.IntervalsMs = r.IntervalsMs[:0]
+	for i := 1; i < len(r.times); i++ {
+		r.IntervalsMs = append(r.IntervalsMs, msOf(r.times[i].Sub(r.times[i-1])))
+	}
+	if n := len(r.IntervalsMs); n >= 2 {
+		sum := 0.0
+		for i := 1; i < n; i++ {
+			sum += r.IntervalsMs[i] / r.IntervalsMs[i-1]
+		}
+		r.Backoff = float64(int(sum/float64(n-1)*100+0.5)) / 100
+	}
+}
+
+func msOf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// CloseReport says what happened during the teardown.
+type CloseReport struct {
+	Mode                CloseMode        `json:"mode"`
+	PeerClosedFirst     bool             `json:"peer_closed_first"`
+	FINRetransmissions  *Retransmissions `json:"fin_retransmissions,omitempty"`
+	PeerClosedConfirmed bool             `json:"peer_closed_confirmed,omitempty"`
+	TimeWaitMs          float64          `json:"time_wait_ms,omitempty"`
+	Note                string           `json:"note,omitempty"`
+}
+
+// Close ends the connection as cc says.
+func (e *Endpoint) Close(ctx context.Context, cc CloseConfig) (CloseReport, error) {
+	rep := CloseReport{Mode: cc.Mode}
+	if e.State == Closed {
+		rep.Note = "connection already closed"
+		return rep, nil
+	}
+	switch cc.Mode {
+	case CloseLeave:
+		rep.Note = "left the peer in " + e.Tracker.Side[Server].State.String()
+		return rep, nil
+	case CloseRST:
+		r := e.segment(craft.RST|craft.ACK, e.SndNxt, nil)
+		e.rsts = append(e.rsts, r.TCP.Seq)
+		if err := e.send(&r); err != nil {
+			return rep, err
+		}
+		e.State = Closed
+		return rep, nil
+	case ClosePassive:
+		return e.closePassive(ctx, cc, rep)
+	}
+	return e.closeActive(ctx, cc, rep)
+}
+
+func (e *Endpoint) closePassive(ctx context.Context, cc CloseConfig, rep CloseReport) (CloseReport, error) {
+	if !e.peerFINKnown {
+		if err := e.Wait(ctx, cc.PassiveWait, true); err != nil {
+			return rep, err
+		}
+	}
+	if e.State == Closed {
+		rep.Note = "the peer reset the connection"
+		return rep, nil
+	}
+	if !e.peerFINKnown {
+		rep.Note = "the peer did not close within " + cc.PassiveWait.String() + ": closing actively"
+		cc.Mode = CloseActive
+		return e.closeActive(ctx, cc, rep)
+	}
+	rep.PeerClosedFirst = true
+	if len(cc.Data) > 0 {
+		// Half-close: the peer has closed its side, ours is still open.
+		if err := e.SendData(ctx, cc.Data); err != nil {
+			return rep, err
+		}
+	}
+	e.State = LastAck
+	fin := e.SndNxt
+	err := e.sendReliably(ctx, func() craft.Segment { return e.segment(craft.FIN|craft.ACK, fin, nil) }, fin+1)
+	if err == nil {
+		e.State = Closed
+	}
+	return rep, err
+}
+
+func (e *Endpoint) closeActive(ctx context.Context, cc CloseConfig, rep CloseReport) (CloseReport, error) {
+	if e.peerFINKnown {
+		rep.PeerClosedFirst = true
+	}
+	fin := e.SndNxt
+	switch e.State {
+	case CloseWait:
+		e.State = LastAck
+	default:
+		e.State = FinWait1
+	}
+	mk := func() craft.Segment { return e.segment(craft.FIN|craft.ACK, fin, nil) }
+	var withheld *Retransmissions
+	var observeEnd, fw2Deadline time.Time
+	rto := e.rto()
+	tries := 0
+	if err := e.sendFIN(mk); err != nil {
+		return rep, err
+	}
+	finDeadline := time.Now().Add(rto)
+	for {
+		if withheld == nil && (e.State == TimeWait || e.State == Closed) {
+			break
+		}
+		wait := finDeadline
+		if e.SndUna == e.SndNxt {
+			// FIN_WAIT_2: our FIN is acknowledged, the peer may still send.
+			if fw2Deadline.IsZero() {
+				fw2Deadline = time.Now().Add(max(cc.PassiveWait, time.Second))
+			}
+			wait = fw2Deadline
+		}
+		if withheld != nil {
+			wait = observeEnd
+		}
+		ev, err := e.nextUntil(ctx, wait)
+		if errors.Is(err, context.DeadlineExceeded) {
+			switch {
+			case withheld != nil:
+				// The observation of the peer's FIN retransmissions is over.
+			case e.SndUna == e.SndNxt:
+				rep.Note = "the peer did not send its FIN: we stay in FIN_WAIT_2 until the kernel's fin timeout"
+				return rep, nil
+			default:
+				if tries++; tries > e.cfg.Retries {
+					rep.Note = "the peer did not acknowledge our FIN"
+					return rep, nil
+				}
+				rto *= 2
+				if err := e.sendFIN(mk); err != nil {
+					return rep, err
+				}
+				finDeadline = time.Now().Add(rto)
+				continue
+			}
+			break
+		}
+		if err != nil {
+			return rep, err
+		}
+		isFIN := ev.Dir == wire.In && ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.FIN != 0
+		if cc.DropFinalACK && isFIN {
+			if withheld == nil {
+				withheld = &Retransmissions{What: "FIN"}
+				observeEnd = time.Now().Add(cc.Observe)
+			}
+			withheld.add(ev.Time)
+		}
+		if err := e.handle(ev, cc.DropFinalACK && isFIN); err != nil {
+			return rep, err
+		}
+	}
+	if withheld != nil {
+		withheld.finish()
+		rep.FINRetransmissions = withheld
+		// Now the final ACK; the peer must leave LAST_ACK for CLOSED.
+		a := e.segment(craft.ACK, e.SndNxt, nil)
+		if err := e.send(&a); err != nil {
+			return rep, err
+		}
+		confirmed, err := e.confirmPeerClosed(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.PeerClosedConfirmed = confirmed
+	}
+	if e.State == TimeWait {
+		start := time.Now()
+		if err := e.Wait(ctx, cc.TimeWait, false); err != nil {
+			return rep, err
+		}
+		rep.TimeWaitMs = msOf(time.Since(start))
+		e.State = Closed
+		e.Tracker.TimeWaitExpired(Client, e.num)
+	}
+	return rep, nil
+}
+
+func (e *Endpoint) sendFIN(mk func() craft.Segment) error {
+	s := mk()
+	return e.send(&s)
+}
+
+// confirmPeerClosed shows that the peer has no connection left: a segment
+// to a CLOSED port is answered by a RST (RFC 9293 3.10.7.1).
+func (e *Endpoint) confirmPeerClosed(ctx context.Context) (bool, error) {
+	if err := e.Wait(ctx, 200*time.Millisecond, false); err != nil {
+		return false, err
+	}
+	probe := e.segment(craft.ACK, e.SndNxt, nil)
+	if err := e.send(&probe); err != nil {
+		return false, err
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		ev, err := e.nextUntil(ctx, deadline)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if ev.Dir == wire.In && ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.RST != 0 {
+			return true, nil
+		}
+	}
+}
+
+// ObserveSynAckRetransmissions records the peer's SYN-ACKs while we
+// withhold the third ACK, for d, then aborts our side with a RST.
+func (e *Endpoint) ObserveSynAckRetransmissions(ctx context.Context, d time.Duration) (*Retransmissions, error) {
+	r := &Retransmissions{What: "SYN-ACK"}
+	if e.peerSynAck != nil {
+		r.add(e.peerSynAck.Time)
+	}
+	deadline := time.Now().Add(d)
+	for {
+		ev, err := e.nextUntil(ctx, deadline)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ev.Dir != wire.In || !ev.Pkt.HasTCP {
+			continue
+		}
+		t := &ev.Pkt.TCP
+		if t.Flags.Has(craft.SYN|craft.ACK) && t.Seq == e.PeerISN {
+			r.add(ev.Time)
+		}
+		if t.Flags&craft.RST != 0 {
+			r.RSTAfter = true
+			break
+		}
+	}
+	r.finish()
+	if !r.RSTAfter {
+		// Leave nothing half-open on the peer.
+		rst := e.segment(craft.RST, e.SndNxt, nil)
+		e.rsts = append(e.rsts, rst.TCP.Seq)
+		if err := e.send(&rst); err != nil {
+			return r, err
+		}
+	}
+	e.State = Closed
+	return r, ctx.Err()
+}
