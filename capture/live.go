@@ -23,7 +23,7 @@ type Live struct {
 
 // pollInterval bounds how long a read waits before it looks at its context
 // again.
-const pollInterval = 20 * time.Millisecond
+const pollInterval = 5 * time.Millisecond
 
 // OpenLive starts capturing on iface with a BPF filter, in immediate mode
 // (every packet delivered at once) with the kernel's timestamps. It needs
@@ -38,7 +38,7 @@ func OpenLive(iface, filter string) (*Live, error) {
 		func() error { return in.SetSnapLen(65535) },
 		func() error { return in.SetImmediateMode(true) },
 		func() error { return in.SetTimeout(pollInterval) },
-		func() error { return in.SetBufferSize(8 << 20) },
+		func() error { return in.SetBufferSize(1 << 20) },
 	} {
 		if err := set(); err != nil {
 			return nil, fmt.Errorf("capture on %s: %w", iface, err)

@@ -70,6 +70,8 @@ type Endpoint struct {
 	lastPeerFIN  craft.Seq
 	peerFINKnown bool
 	rsts         []craft.Seq // seqs of the RSTs we sent
+	sent         int         // segments we sent
+	seenOut      int         // of them, seen by the capture
 }
 
 type oooSeg struct {
@@ -122,6 +124,7 @@ func (e *Endpoint) send(s *craft.Segment) error {
 	if err := e.net.Send(s); err != nil {
 		return err
 	}
+	e.sent++
 	if end := s.TCP.Seq.Add(wire.Consumed(s.TCP.Flags, len(s.Payload))); end.After(e.SndNxt) {
 		e.SndNxt = end
 	}
@@ -144,6 +147,8 @@ func (e *Endpoint) next(ctx context.Context) (*wire.Event, error) {
 		from := Client
 		if ev.Dir == wire.In {
 			from = Server
+		} else {
+			e.seenOut++
 		}
 		s := SegOf(&ev.Pkt, e.num, ev.Time, from)
 		e.Tracker.Observe(&s)
@@ -486,6 +491,19 @@ func (e *Endpoint) rto() time.Duration {
 		}
 	}
 	return max(r, 200*time.Millisecond)
+}
+
+// drain handles what the capture still holds until it has shown every
+// segment we sent, or max passes.
+func (e *Endpoint) drain(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for e.seenOut < e.sent {
+		ev, err := e.nextUntil(context.Background(), deadline)
+		if err != nil {
+			return
+		}
+		_ = e.handle(ev, true)
+	}
 }
 
 // waitAcked handles arriving segments until want is acknowledged or d

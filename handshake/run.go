@@ -99,9 +99,9 @@ func Run(ctx context.Context, cfg RunConfig) (*Result, error) {
 	}
 	e := NewEndpoint(sess, cfg.Endpoint)
 	res, err := drive(ctx, e, cfg)
-	// Let the capture deliver the last frames (our final segments) before
-	// the ladder and the pcap are made.
-	_ = e.Wait(context.Background(), 30*time.Millisecond, false)
+	// Let the capture deliver our last segments before the ladder and
+	// the pcap are made.
+	e.drain(100 * time.Millisecond)
 	finishResult(res, e, sess)
 	if cfg.Write != "" {
 		if werr := sess.WritePcap(cfg.Write); werr != nil && err == nil {
