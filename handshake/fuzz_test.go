@@ -54,7 +54,7 @@ func FuzzTracker(f *testing.F) {
 			}
 		}
 		for _, v := range tr.Verdicts() {
-			if v.Result == Fail && (v.Detail == "" || len(v.Evidence) == 0) {
+			if v.Result == Fail && (v.Detail == "" || len(v.Evidence()) == 0) {
 				t.Fatalf("rule %s failed without detail or evidence", Rules[v.Rule].ID)
 			}
 		}

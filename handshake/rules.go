@@ -91,12 +91,20 @@ const maxEvidence = 4
 type Verdict struct {
 	Rule     RuleID
 	Result   RuleResult
-	Passes   int
-	Failures int
-	Evidence []int  // segment numbers
+	nev      uint8
+	Passes   uint32
+	Failures uint32
+	ev       [maxEvidence]int32
 	Detail   string // what was wrong (first failure)
-	ev       [maxEvidence]int
-	nev      int
+}
+
+// Evidence returns the segment numbers that prove the verdict.
+func (v *Verdict) Evidence() []int {
+	out := make([]int, v.nev)
+	for i := range out {
+		out[i] = int(v.ev[i])
+	}
+	return out
 }
 
 func (v *Verdict) pass(num int) {
@@ -104,8 +112,8 @@ func (v *Verdict) pass(num int) {
 	if v.Result == NotApplicable {
 		v.Result = Pass
 	}
-	if v.Result == Pass && v.nev < maxEvidence && (v.nev == 0 || v.ev[v.nev-1] != num) {
-		v.ev[v.nev] = num
+	if v.Result == Pass && v.nev < maxEvidence && (v.nev == 0 || v.ev[v.nev-1] != int32(num)) {
+		v.ev[v.nev] = int32(num)
 		v.nev++
 	}
 }
@@ -117,8 +125,8 @@ func (v *Verdict) fail(num int, format string, a ...any) {
 		v.nev = 0
 		v.Detail = fmt.Sprintf(format, a...)
 	}
-	if v.nev < maxEvidence && (v.nev == 0 || v.ev[v.nev-1] != num) {
-		v.ev[v.nev] = num
+	if v.nev < maxEvidence && (v.nev == 0 || v.ev[v.nev-1] != int32(num)) {
+		v.ev[v.nev] = int32(num)
 		v.nev++
 	}
 }
@@ -127,5 +135,5 @@ func (v *Verdict) fail(num int, format string, a ...any) {
 // display and JSON.
 func (v *Verdict) Report() report.Verdict {
 	r := Rules[v.Rule]
-	return report.Verdict{ID: r.ID, Statement: r.Statement, Result: [...]string{"n/a", "pass", "fail"}[v.Result], Evidence: v.Evidence, Detail: v.Detail}
+	return report.Verdict{ID: r.ID, Statement: r.Statement, Result: [...]string{"n/a", "pass", "fail"}[v.Result], Evidence: v.Evidence(), Detail: v.Detail}
 }

@@ -43,8 +43,11 @@ type Side struct {
 
 // TrackerConfig configures a Tracker.
 type TrackerConfig struct {
-	// Record keeps every segment (with both states after it) for a ladder.
+	// Record keeps every segment (with both states after it) for a ladder,
+	// and every state transition.
 	Record bool
+	// Transitions keeps every state transition (without the segments).
+	Transitions bool
 	// MidStream starts both sides ESTABLISHED: for captures that begin
 	// after the handshake.
 	MidStream bool
@@ -117,7 +120,7 @@ func (t *Tracker) move(num int, r Role, ev event) {
 	}
 	if to != s.State {
 		t.v[RuleLegalTransitions].pass(num)
-		if t.cfg.Record {
+		if t.cfg.Record || t.cfg.Transitions {
 			t.Trans = append(t.Trans, Transition{Num: num, Role: r, From: s.State, To: to})
 		}
 		s.State = to
@@ -532,14 +535,11 @@ func (t *Tracker) UnansweredProbes(r Role) int {
 
 // Verdicts returns every rule's verdict.
 func (t *Tracker) Verdicts() []Verdict {
-	out := make([]Verdict, NumRules)
-	for i := range t.v {
-		v := t.v[i]
-		v.Evidence = append([]int(nil), v.ev[:v.nev]...)
-		out[i] = v
-	}
-	return out
+	return append([]Verdict(nil), t.v[:]...)
 }
+
+// VerdictOf returns one rule's verdict.
+func (t *Tracker) VerdictOf(r RuleID) *Verdict { return &t.v[r] }
 
 // Verdict returns one rule's verdict (without copying the evidence).
 func (t *Tracker) Verdict(r RuleID) RuleResult { return t.v[r].Result }

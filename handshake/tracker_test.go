@@ -99,7 +99,7 @@ func (c *conv) noFailures() {
 	c.t.Helper()
 	for _, v := range c.tr.Verdicts() {
 		if v.Result == Fail {
-			c.t.Errorf("rule %s failed: %s (segments %v)", Rules[v.Rule].ID, v.Detail, v.Evidence)
+			c.t.Errorf("rule %s failed: %s (segments %v)", Rules[v.Rule].ID, v.Detail, v.Evidence())
 		}
 	}
 }
@@ -288,7 +288,7 @@ func TestRuleFailures(t *testing.T) {
 			tc.run(c)
 			v := c.tr.v[tc.rule]
 			if v.Result != Fail || v.nev == 0 || v.Detail == "" {
-				t.Errorf("rule %s: %v (%q, evidence %v)", Rules[tc.rule].ID, v.Result, v.Detail, v.ev[:v.nev])
+				t.Errorf("rule %s: %v (%q, evidence %v)", Rules[tc.rule].ID, v.Result, v.Detail, v.Evidence())
 			}
 		})
 	}
