@@ -1,0 +1,469 @@
+package analyze
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/capture"
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/handshake"
+)
+
+// Config tunes an analysis.
+type Config struct {
+	Workers     int           // flow-table shards, one goroutine each (default 2)
+	MaxFlows    int           // live connections kept per worker before the least recently used is flushed (default 50000)
+	IdleTimeout time.Duration // a connection idle this long (capture time) is flushed (default 5m, Zeek's tcp_inactivity_timeout)
+	// Stream, when > 0, records every segment of the connection with that
+	// number (1-based, in order of first packet) for a ladder. Use one
+	// worker for stable numbering.
+	Stream int
+	// OnPacket, when set, is called for every TCP packet with its analysis
+	// flags (from the worker goroutines: it must be safe for concurrent use).
+	OnPacket func(num int64, f Flag)
+	// Filter, when set, drops frames it does not match.
+	Filter func(data []byte, linkType int) bool
+}
+
+// Stats counts what the analysis read.
+type Stats struct {
+	Frames      int64  `json:"frames"`
+	TCP         int64  `json:"tcp"`
+	Other       int64  `json:"other"`   // IP but not TCP
+	NonIP       int64  `json:"non_ip"`  // not IP, or a link type we do not read
+	Skipped     int64  `json:"skipped"` // malformed or cut by the snap length before the TCP header
+	Filtered    int64  `json:"filtered"`
+	Fragments   int64  `json:"fragments"`
+	BadChecksum int64  `json:"bad_checksum"`
+	Conns       int64  `json:"connections"`
+	Evicted     int64  `json:"evicted"` // flushed early because the flow table was full
+	Counts      Counts `json:"anomalies"`
+	RuleFails   [handshake.NumRules]int64
+	First, Last int64 // capture time, ns
+}
+
+// flowKey identifies a connection independent of direction: the endpoint
+// that sorts first is a.
+type flowKey struct {
+	a, b netip.AddrPort
+}
+
+func keyOf(src, dst netip.AddrPort) flowKey {
+	if src.Addr().Less(dst.Addr()) || src.Addr() == dst.Addr() && src.Port() < dst.Port() {
+		return flowKey{src, dst}
+	}
+	return flowKey{dst, src}
+}
+
+// shardOf hashes the 4-tuple of an IP datagram symmetrically, without a
+// full decode. ok is false for anything but TCP over IPv4/IPv6 with its
+// ports in the capture.
+func shardOf(ip []byte) (h uint32, ok bool) {
+	if len(ip) < 20 {
+		return 0, false
+	}
+	var addrs []byte
+	var off int
+	switch ip[0] >> 4 {
+	case 4:
+		if ip[9] != craft.ProtoTCP {
+			return 0, false
+		}
+		addrs, off = ip[12:20], int(ip[0]&0xf)*4
+	case 6:
+		if len(ip) < 40 || ip[6] != craft.ProtoTCP {
+			return 0, false // extension headers take the slow path
+		}
+		addrs, off = ip[8:40], 40
+	default:
+		return 0, false
+	}
+	if len(ip) < off+4 {
+		return 0, false
+	}
+	half := len(addrs) / 2
+	ha := fnv1a(addrs[:half], binary.BigEndian.Uint16(ip[off:]))
+	hb := fnv1a(addrs[half:], binary.BigEndian.Uint16(ip[off+2:]))
+	return ha ^ hb, true
+}
+
+func fnv1a(b []byte, port uint16) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	h = (h ^ uint32(port>>8)) * 16777619
+	h = (h ^ uint32(port&0xff)) * 16777619
+	return h
+}
+
+// Analyzer runs analyses.
+type Analyzer struct {
+	cfg Config
+}
+
+// New returns an analyzer.
+func New(cfg Config) *Analyzer {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.MaxFlows <= 0 {
+		cfg.MaxFlows = 50000
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 5 * time.Minute
+	}
+	return &Analyzer{cfg: cfg}
+}
+
+// Source yields frames: a capture.FileReader or a live capture.
+type Source interface {
+	Next() (capture.Frame, error)
+}
+
+// batchSize is how many frames go to a worker at once.
+const (
+	batchFrames = 512
+	arenaSize   = 512 << 10
+	batchesPer  = 8
+)
+
+type frameMeta struct {
+	num    int64
+	ts     int64
+	off    int32
+	n      int32
+	origIP int32 // IP length per the header is taken from the datagram; this is the captured length
+}
+
+type batch struct {
+	meta  []frameMeta
+	arena []byte
+	end   bool
+}
+
+// Run reads every frame from src, analyzes it and calls emit (from one
+// goroutine at a time) with every connection as it is finished. It
+// returns when src is exhausted or ctx ends, after flushing every
+// connection still open.
+func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stats, error) {
+	n := a.cfg.Workers
+	work := make([]chan *batch, n)
+	free := make([]chan *batch, n)
+	workers := make([]*worker, n)
+	var emitMu sync.Mutex
+	safeEmit := func(c *Conn) {
+		emitMu.Lock()
+		defer emitMu.Unlock()
+		emit(c)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		work[i] = make(chan *batch, batchesPer)
+		free[i] = make(chan *batch, batchesPer)
+		for range batchesPer {
+			free[i] <- &batch{meta: make([]frameMeta, 0, batchFrames), arena: make([]byte, 0, arenaSize)}
+		}
+		workers[i] = newWorker(a.cfg, safeEmit)
+		wg.Add(1)
+		go func(w *worker, in, out chan *batch) {
+			defer wg.Done()
+			for b := range in {
+				w.process(b)
+				b.meta, b.arena = b.meta[:0], b.arena[:0]
+				out <- b
+			}
+			w.flushAll()
+		}(workers[i], work[i], free[i])
+	}
+	st := &Stats{}
+	cur := make([]*batch, n)
+	for i := range n {
+		cur[i] = <-free[i]
+	}
+	var readErr error
+	var frameNum int64
+	for {
+		if frameNum&0xffff == 0 && ctx.Err() != nil {
+			readErr = ctx.Err()
+			break
+		}
+		f, err := src.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
+			break
+		}
+		frameNum++
+		st.Frames++
+		ts := f.Time.UnixNano()
+		if st.First == 0 {
+			st.First = ts
+		}
+		st.Last = ts
+		if a.cfg.Filter != nil && !a.cfg.Filter(f.Data, f.LinkType) {
+			st.Filtered++
+			continue
+		}
+		off, err := craft.IPOffset(f.LinkType, f.Data)
+		if err != nil {
+			st.NonIP++
+			continue
+		}
+		ip := f.Data[off:]
+		h, ok := shardOf(ip)
+		if !ok {
+			h = 0 // rare cases (IPv6 extension headers, non-TCP) go to worker 0
+		}
+		i := int(h % uint32(n))
+		b := cur[i]
+		if len(b.meta) == batchFrames || len(b.arena)+len(ip) > cap(b.arena) {
+			work[i] <- b
+			b = <-free[i]
+			cur[i] = b
+		}
+		if len(ip) > cap(b.arena) {
+			st.Skipped++
+			continue
+		}
+		start := len(b.arena)
+		b.arena = append(b.arena, ip...)
+		b.meta = append(b.meta, frameMeta{num: frameNum, ts: ts, off: int32(start), n: int32(len(ip))})
+	}
+	for i := range n {
+		if len(cur[i].meta) > 0 {
+			work[i] <- cur[i]
+		}
+		close(work[i])
+	}
+	wg.Wait()
+	for _, w := range workers {
+		st.TCP += w.st.TCP
+		st.Other += w.st.Other
+		st.Skipped += w.st.Skipped
+		st.Fragments += w.st.Fragments
+		st.BadChecksum += w.st.BadChecksum
+		st.Conns += w.st.Conns
+		st.Evicted += w.st.Evicted
+		st.Counts.Merge(&w.st.Counts)
+		for r := range st.RuleFails {
+			st.RuleFails[r] += w.st.RuleFails[r]
+		}
+	}
+	return st, readErr
+}
+
+// ReadFiles analyzes each file in turn ("-" is standard input), as one
+// capture: connections spanning files are joined.
+func (a *Analyzer) ReadFiles(ctx context.Context, paths []string, emit func(*Conn)) (*Stats, error) {
+	ms := &multiSource{paths: paths}
+	defer ms.close()
+	return a.Run(ctx, ms, emit)
+}
+
+type multiSource struct {
+	paths []string
+	cur   *capture.FileReader
+}
+
+func (m *multiSource) Next() (capture.Frame, error) {
+	for {
+		if m.cur == nil {
+			if len(m.paths) == 0 {
+				return capture.Frame{}, io.EOF
+			}
+			r, err := capture.OpenFile(m.paths[0])
+			if err != nil {
+				return capture.Frame{}, err
+			}
+			m.cur, m.paths = r, m.paths[1:]
+		}
+		f, err := m.cur.Next()
+		if errors.Is(err, io.EOF) {
+			m.cur.Close()
+			m.cur = nil
+			continue
+		}
+		return f, err
+	}
+}
+
+func (m *multiSource) close() {
+	if m.cur != nil {
+		m.cur.Close()
+	}
+}
+
+// worker owns one shard of the flow table.
+type worker struct {
+	cfg   Config
+	emit  func(*Conn)
+	flows map[flowKey]*conn
+	head  *conn // most recently used
+	tail  *conn // least recently used
+	pkt   craft.Packet
+	st    Stats
+	seen  int64
+	order int // connections started, for Stream
+	now   int64
+}
+
+func newWorker(cfg Config, emit func(*Conn)) *worker {
+	return &worker{cfg: cfg, emit: emit, flows: make(map[flowKey]*conn, 1024)}
+}
+
+func (w *worker) process(b *batch) {
+	for i := range b.meta {
+		m := &b.meta[i]
+		w.packet(m.num, m.ts, b.arena[m.off:m.off+m.n])
+	}
+}
+
+func (w *worker) packet(num, ts int64, ip []byte) {
+	p := &w.pkt
+	if err := p.Decode(ip); err != nil {
+		w.st.Skipped++
+		return
+	}
+	if p.Fragment && !p.HasTCP {
+		w.st.Fragments++
+		return
+	}
+	if !p.HasTCP {
+		w.st.Other++
+		return
+	}
+	w.st.TCP++
+	w.now = ts
+	src := netip.AddrPortFrom(p.Src(), p.TCP.SrcPort)
+	dst := netip.AddrPortFrom(p.Dst(), p.TCP.DstPort)
+	k := keyOf(src, dst)
+	pk := pkt{num: num, ts: ts, p: p, ipLen: len(ip), fromSrc: src}
+	if p.Version == 4 {
+		pk.ipLen = int(p.IPv4.TotalLen)
+	} else {
+		pk.ipLen = craft.IPv6HeaderSize + int(p.IPv6.PayloadLen)
+	}
+	pk.badSum = !p.ChecksumOK(ip)
+	if pk.badSum {
+		w.st.BadChecksum++
+	}
+	c := w.flows[k]
+	if c != nil && c.closed && p.TCP.Flags&craft.SYN != 0 && p.TCP.Flags&craft.ACK == 0 && !pk.badSum &&
+		(!c.tr.Side[0].SawSYN || p.TCP.Seq != c.tr.Side[0].ISN) {
+		// A new SYN on a finished connection's ports: port reuse.
+		w.finish(c)
+		c = nil
+		w.start(k, &pk).reused = true
+		c = w.flows[k]
+	}
+	if c == nil {
+		c = w.start(k, &pk)
+	} else {
+		w.touch(c)
+	}
+	f := c.observe(&pk)
+	if c.reused && c.pkts[0]+c.pkts[1] == 1 {
+		f |= FlagPortReuse
+		c.counts.add(FlagPortReuse)
+	}
+	if w.cfg.OnPacket != nil {
+		w.cfg.OnPacket(num, f)
+	}
+	w.seen++
+	if w.seen&0x3fff == 0 {
+		w.expire()
+	}
+}
+
+func (w *worker) start(k flowKey, pk *pkt) *conn {
+	if len(w.flows) >= w.cfg.MaxFlows && w.tail != nil {
+		t := w.tail
+		t.evicted = true
+		w.st.Evicted++
+		w.finish(t)
+	}
+	c := new(conn)
+	w.order++
+	c.init(k, pk, w.cfg.Stream > 0 && w.order == w.cfg.Stream)
+	w.flows[k] = c
+	w.pushFront(c)
+	w.st.Conns++
+	return c
+}
+
+func (w *worker) pushFront(c *conn) {
+	c.prev, c.next = nil, w.head
+	if w.head != nil {
+		w.head.prev = c
+	}
+	w.head = c
+	if w.tail == nil {
+		w.tail = c
+	}
+}
+
+func (w *worker) unlink(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		w.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		w.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+}
+
+func (w *worker) touch(c *conn) {
+	if w.head == c {
+		return
+	}
+	w.unlink(c)
+	w.pushFront(c)
+}
+
+// expire flushes connections idle longer than the timeout (capture time).
+func (w *worker) expire() {
+	limit := w.now - int64(w.cfg.IdleTimeout)
+	for w.tail != nil && w.tail.last < limit {
+		w.finish(w.tail)
+	}
+}
+
+func (w *worker) finish(c *conn) {
+	w.unlink(c)
+	if w.flows[c.key] == c {
+		delete(w.flows, c.key)
+	}
+	out := c.result()
+	w.st.Counts.Merge(&c.counts)
+	for r := range w.st.RuleFails {
+		if c.tr.Verdict(handshake.RuleID(r)) == handshake.Fail {
+			w.st.RuleFails[r]++
+		}
+	}
+	w.emit(out)
+}
+
+func (w *worker) flushAll() {
+	for w.tail != nil {
+		w.finish(w.tail)
+	}
+}
+
+// String describes the stats in one line.
+func (s *Stats) String() string {
+	d := time.Duration(s.Last - s.First)
+	return fmt.Sprintf("%d frames (%d TCP, %d other IP, %d not IP, %d skipped, %d bad checksum) over %v, %d connections",
+		s.Frames, s.TCP, s.Other, s.NonIP, s.Skipped, s.BadChecksum, d.Round(time.Millisecond), s.Conns)
+}

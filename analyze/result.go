@@ -1,0 +1,192 @@
+package analyze
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/handshake"
+	"github.com/tcpprobe/tcpprobe/report"
+)
+
+// Conn is the analysis of one connection.
+type Conn struct {
+	UID         string           `json:"uid"`
+	Start       time.Time        `json:"ts"`
+	DurationS   float64          `json:"duration"`
+	Orig        string           `json:"orig"`
+	Resp        string           `json:"resp"`
+	OrigPkts    int64            `json:"orig_pkts"`
+	RespPkts    int64            `json:"resp_pkts"`
+	OrigBytes   int64            `json:"orig_bytes"`
+	RespBytes   int64            `json:"resp_bytes"`
+	OrigIPBytes int64            `json:"orig_ip_bytes"`
+	RespIPBytes int64            `json:"resp_ip_bytes"`
+	MissedBytes int64            `json:"missed_bytes"`
+	FirstPacket int64            `json:"first_packet"`
+	LastPacket  int64            `json:"last_packet"`
+	Handshake   string           `json:"handshake"`
+	SynRTTms    float64          `json:"syn_synack_ms,omitempty"`
+	AckRTTms    float64          `json:"synack_ack_ms,omitempty"`
+	Close       string           `json:"close"`
+	CloseBy     string           `json:"close_by,omitempty"`
+	OrigStates  []string         `json:"orig_states"`
+	RespStates  []string         `json:"resp_states"`
+	Violations  []report.Verdict `json:"violations,omitempty"`
+	Anomalies   Counts           `json:"anomalies"`
+	ConnState   string           `json:"conn_state"`
+	History     string           `json:"history"`
+	Complete    int              `json:"completeness"`
+	PortReuse   bool             `json:"port_reuse,omitempty"`
+	Evicted     bool             `json:"evicted,omitempty"`
+	Ladder      []report.Row     `json:"ladder,omitempty"`
+	OrigAddr    [2]string        `json:"-"`
+	RespAddr    [2]string        `json:"-"`
+}
+
+// Handshake outcomes.
+const (
+	HSComplete   = "complete"     // SYN, SYN-ACK, ACK
+	HSRefused    = "refused"      // SYN answered by RST
+	HSNoAnswer   = "no-answer"    // SYN only
+	HSNoACK      = "no-ack"       // SYN, SYN-ACK, no third ACK
+	HSSynAckOnly = "syn-ack-only" // the SYN was not captured
+	HSMidStream  = "mid-stream"   // no SYN seen
+)
+
+func (c *conn) handshakeOutcome() string {
+	switch {
+	case c.complete&(compSYN|compSYNACK|compACK) == compSYN|compSYNACK|compACK:
+		return HSComplete
+	case c.complete&compSYN != 0 && c.complete&compSYNACK == 0 && c.complete&compRST != 0:
+		return HSRefused
+	case c.complete&compSYN != 0 && c.complete&compSYNACK == 0:
+		return HSNoAnswer
+	case c.complete&(compSYN|compSYNACK) == compSYN|compSYNACK:
+		return HSNoACK
+	case c.complete&compSYNACK != 0:
+		return HSSynAckOnly
+	}
+	return HSMidStream
+}
+
+func (c *conn) result() *Conn {
+	r := &Conn{
+		UID:         uid(c),
+		Start:       time.Unix(0, c.first).UTC(),
+		DurationS:   float64(c.last-c.first) / 1e9,
+		Orig:        c.orig.String(),
+		Resp:        c.resp.String(),
+		OrigPkts:    c.pkts[0],
+		RespPkts:    c.pkts[1],
+		OrigBytes:   c.bytes[0],
+		RespBytes:   c.bytes[1],
+		OrigIPBytes: c.ipBytes[0],
+		RespIPBytes: c.ipBytes[1],
+		MissedBytes: c.missed,
+		FirstPacket: c.firstNum,
+		LastPacket:  c.lastNum,
+		Handshake:   c.handshakeOutcome(),
+		Anomalies:   c.counts,
+		ConnState:   c.zeekConnState(),
+		History:     string(c.hist[:c.nhist]),
+		Complete:    int(c.complete),
+		PortReuse:   c.reused,
+		Evicted:     c.evicted,
+		OrigAddr:    [2]string{c.orig.Addr().String(), itoa(c.orig.Port())},
+		RespAddr:    [2]string{c.resp.Addr().String(), itoa(c.resp.Port())},
+	}
+	if c.synTime != 0 && c.synAckTime > c.synTime {
+		r.SynRTTms = report.Ms(time.Duration(c.synAckTime - c.synTime))
+	}
+	if c.synAckTime != 0 && c.ackTime > c.synAckTime {
+		r.AckRTTms = report.Ms(time.Duration(c.ackTime - c.synAckTime))
+	}
+	form, by := c.tr.CloseForm()
+	r.Close = form.String()
+	if form != handshake.CloseNone {
+		r.CloseBy = "orig"
+		if by == handshake.Server {
+			r.CloseBy = "resp"
+		}
+	}
+	init := [2]handshake.State{handshake.Closed, handshake.Closed}
+	if c.handshakeOutcome() == HSMidStream {
+		init = [2]handshake.State{handshake.Established, handshake.Established}
+	}
+	r.OrigStates = []string{init[0].String()}
+	r.RespStates = []string{init[1].String()}
+	for _, t := range c.tr.Trans {
+		if t.Role == handshake.Client {
+			r.OrigStates = append(r.OrigStates, t.To.String())
+		} else {
+			r.RespStates = append(r.RespStates, t.To.String())
+		}
+	}
+	for i := range handshake.NumRules {
+		v := c.tr.VerdictOf(handshake.RuleID(i))
+		if v.Result == handshake.Fail {
+			r.Violations = append(r.Violations, v.Report())
+		}
+	}
+	if c.stream {
+		r.Ladder = c.ladder()
+	}
+	return r
+}
+
+func (c *conn) ladder() []report.Row {
+	var rows []report.Row
+	var first time.Time
+	for _, s := range c.tr.Segs {
+		if first.IsZero() {
+			first = s.Time
+		}
+		dir := "out"
+		src, dst := c.orig.String(), c.resp.String()
+		if s.From == handshake.Server {
+			dir, src, dst = "in", dst, src
+		}
+		isn := [2]uint32{uint32(c.tr.Side[0].ISN), uint32(c.tr.Side[1].ISN)}
+		from := int(s.From)
+		row := report.Row{Num: s.Num, TimeMs: report.Ms(s.Time.Sub(first)), Dir: dir, Time: s.Time,
+			Segment: report.Segment{Src: src, Dst: dst, TTL: s.TTL, Flags: s.Flags.String(), Seq: uint32(s.Seq), Ack: uint32(s.Ack), Window: s.Window, Len: s.Len},
+			RelSeq:  uint32(s.Seq) - isn[from], RelAck: uint32(s.Ack) - isn[1-from],
+			Ours: s.StateAfter[0].String(), Peer: s.StateAfter[1].String(), Notes: s.Notes()}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func itoa(p uint16) string {
+	var b [5]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + p%10)
+		p /= 10
+		if p == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// uid is a Zeek-style connection identifier: "C" and 17 base-62 digits
+// from a hash of the 4-tuple and the start time.
+func uid(c *conn) string {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(c.first))
+	h.Write(b[:])
+	h.Write([]byte(c.orig.String()))
+	h.Write([]byte(c.resp.String()))
+	v := h.Sum64()
+	out := []byte{'C'}
+	for i := 0; i < 17; i++ {
+		out = append(out, base62[v%62])
+		v = v/62 + uint64(i)*2654435761
+	}
+	return string(out)
+}
