@@ -27,6 +27,9 @@ type Config struct {
 	// OnPacket, when set, is called for every TCP packet with its analysis
 	// flags (from the worker goroutines: it must be safe for concurrent use).
 	OnPacket func(num int64, f Flag)
+	// IgnoreChecksums analyzes segments with bad checksums like any other
+	// (Zeek's -C; for captures taken with checksum offload).
+	IgnoreChecksums bool
 	// Filter, when set, drops frames it does not match.
 	Filter func(data []byte, linkType int) bool
 }
@@ -351,7 +354,7 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	} else {
 		pk.ipLen = craft.IPv6HeaderSize + int(p.IPv6.PayloadLen)
 	}
-	pk.badSum = !p.ChecksumOK(ip)
+	pk.badSum = !w.cfg.IgnoreChecksums && !p.ChecksumOK(ip)
 	if pk.badSum {
 		w.st.BadChecksum++
 	}

@@ -24,17 +24,16 @@ const (
 // dirState is Wireshark's per-direction sequence analysis state
 // (tcp_analyze_seq_info in packet-tcp.c).
 type dirState struct {
-	nextseq     craft.Seq
-	hasNext     bool
-	nextTime    int64
-	lastack     craft.Seq
-	hasAck      bool
-	lastackTime int64
-	window      uint16
-	hasWin      bool
-	winScale    int8 // -1: unknown, -2: no scaling
-	dupacks     int
-	lastFlags   Flag
+	nextseq         craft.Seq // 0: unknown
+	nextTime        int64
+	maxSeqToBeAcked craft.Seq
+	lastack         craft.Seq
+	lastackTime     int64
+	window          uint16
+	hasWin          bool
+	winScale        int8 // -1: unknown, -2: no scaling
+	dupacks         int
+	lastFlags       Flag
 }
 
 // conn is one connection being analyzed.
@@ -228,7 +227,9 @@ func (c *conn) observe(pk *pkt) Flag {
 }
 
 // wireshark computes the tcp.analysis flags of a segment as Wireshark's
-// tcp_analyze_sequence_number does, in the same order.
+// tcp_analyze_sequence_number does, check for check and in the same order,
+// so that the counts agree with tshark's. A zero nextseq or maxseqtobeacked
+// means "unknown" there, and so here.
 func (c *conn) wireshark(dir int, pk *pkt) Flag {
 	fwd, rev := &c.ws[dir], &c.ws[1-dir]
 	p := pk.p
@@ -244,36 +245,30 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 		} else {
 			fwd.winScale = -2
 		}
-		if t.Flags&craft.ACK != 0 && fwd.winScale == -2 || t.Flags&craft.ACK != 0 && rev.winScale == -2 {
+		if t.Flags&craft.ACK != 0 && (fwd.winScale == -2 || rev.winScale == -2) {
 			// Scaling is on only when both SYNs carried the option.
 			fwd.winScale, rev.winScale = -2, -2
 		}
 	}
 
 	func() {
-		// ZERO WINDOW PROBE
-		if seglen == 1 && fwd.hasNext && seq == fwd.nextseq && rev.hasWin && rev.window == 0 {
+		if seglen == 1 && seq == fwd.nextseq && rev.hasWin && rev.window == 0 {
 			fl |= FlagZeroWindowProbe
 			return
 		}
-		// ZERO WINDOW
 		if win == 0 && !synfinrst {
 			fl |= FlagZeroWindow
 		}
-		// LOST PACKET (previous segment not captured)
-		if fwd.hasNext && seq.After(fwd.nextseq) && t.Flags&craft.RST == 0 {
+		if fwd.nextseq != 0 && seq.After(fwd.nextseq) && t.Flags&craft.RST == 0 {
 			fl |= FlagLostSegment
 		}
-		// KEEP ALIVE
-		if seglen <= 1 && fwd.hasNext && seq == fwd.nextseq-1 && !synfinrst {
+		if seglen <= 1 && seq == fwd.nextseq-1 && !synfinrst {
 			fl |= FlagKeepAlive
 		}
-		// WINDOW UPDATE
-		if seglen == 0 && win != 0 && fwd.hasWin && win != fwd.window && fwd.hasNext && seq == fwd.nextseq && fwd.hasAck && ack == fwd.lastack && !synfinrst {
+		if seglen == 0 && win != 0 && win != fwd.window && seq == fwd.nextseq && ack == fwd.lastack && !synfinrst {
 			fl |= FlagWindowUpdate
 		}
-		// WINDOW FULL
-		if seglen > 0 && rev.winScale != -1 && rev.hasWin && rev.hasAck && !synfinrst {
+		if seglen > 0 && rev.winScale != -1 && !synfinrst {
 			shift := uint(0)
 			if rev.winScale > 0 {
 				shift = uint(rev.winScale)
@@ -282,66 +277,57 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 				fl |= FlagWindowFull
 			}
 		}
-		// KEEP ALIVE ACK
-		if seglen == 0 && win != 0 && fwd.hasWin && win == fwd.window && fwd.hasNext && seq == fwd.nextseq && fwd.hasAck && ack == fwd.lastack && rev.lastFlags&FlagKeepAlive != 0 && !synfinrst {
+		if seglen == 0 && win != 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && rev.lastFlags&FlagKeepAlive != 0 && !synfinrst {
 			fl |= FlagKeepAliveACK
 			return
 		}
-		// DUPLICATE ACK
-		if seglen == 0 && win != 0 && fwd.hasWin && win == fwd.window && fwd.hasNext && seq == fwd.nextseq && fwd.hasAck && ack == fwd.lastack && !synfinrst {
+		if seglen == 0 && win == 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && rev.lastFlags&FlagZeroWindowProbe != 0 && !synfinrst {
+			return // zero window probe ACK
+		}
+		if seglen == 0 && win != 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && !synfinrst {
 			fwd.dupacks++
 			fl |= FlagDuplicateACK
 		}
 	}()
-	// ACKED UNSEEN: the ACK covers data the other side never showed us.
-	if t.Flags&craft.ACK != 0 && rev.hasNext && ack.After(rev.nextseq) {
+	if ack != fwd.lastack {
+		fwd.dupacks = 0
+	}
+	if rev.maxSeqToBeAcked != 0 && ack.After(rev.maxSeqToBeAcked) && t.Flags&craft.ACK != 0 {
 		fl |= FlagACKedUnseen
+		rev.maxSeqToBeAcked = rev.nextseq
 	}
-	// RETRANSMISSION / FAST / OUT-OF-ORDER / SPURIOUS
-	consumed := seglen
-	if t.Flags&(craft.SYN|craft.FIN) != 0 {
-		consumed++
-	}
-	if (seglen > 0 || t.Flags&(craft.SYN|craft.FIN) != 0) && fwd.hasNext && seq.LessThan(fwd.nextseq) && fl&FlagKeepAlive == 0 {
+	if (seglen > 0 || t.Flags&(craft.SYN|craft.FIN) != 0) && fwd.nextseq != 0 && seq.LessThan(fwd.nextseq) && fl&FlagKeepAlive == 0 {
 		ooo := int64(3 * time.Millisecond)
 		if c.irtt > 0 {
 			ooo = c.irtt
 		}
 		switch {
-		case rev.dupacks >= 2 && rev.hasAck && rev.lastack == seq && pk.ts-rev.lastackTime < int64(20*time.Millisecond):
+		case rev.dupacks >= 2 && rev.lastack == seq && pk.ts-rev.lastackTime < int64(20*time.Millisecond):
 			fl |= FlagFastRetransmission | FlagRetransmission
-		case pk.ts-fwd.nextTime < ooo && fwd.nextseq != seq.Add(seglen):
+		case seglen > 0 && pk.ts-fwd.nextTime < ooo && fwd.nextseq != seq.Add(seglen):
 			fl |= FlagOutOfOrder
-		case seglen > 0 && rev.hasAck && !seq.Add(seglen).After(rev.lastack):
+		case seglen > 0 && rev.lastack != 0 && !seq.Add(seglen).After(rev.lastack):
 			fl |= FlagSpuriousRetransmission | FlagRetransmission
 		default:
 			fl |= FlagRetransmission
 		}
 	}
-	// Update the state.
-	if t.Flags&craft.RST == 0 {
-		end := seq.Add(consumed)
-		if !fwd.hasNext || end.After(fwd.nextseq) {
-			if fl&(FlagKeepAlive|FlagZeroWindowProbe) == 0 || !fwd.hasNext {
-				fwd.nextseq, fwd.hasNext, fwd.nextTime = end, true, pk.ts
-			}
+	next := seq.Add(seglen)
+	if t.Flags&(craft.SYN|craft.FIN) != 0 {
+		next++
+	}
+	if next.After(fwd.nextseq) || fwd.nextseq == 0 {
+		if fl&FlagZeroWindowProbe == 0 {
+			fwd.nextseq, fwd.nextTime = next, pk.ts
 		}
 	}
-	if t.Flags&craft.ACK != 0 {
-		if !fwd.hasAck || ack != fwd.lastack {
-			if !fwd.hasAck || ack.After(fwd.lastack) {
-				fwd.lastack, fwd.lastackTime = ack, pk.ts
-			}
-			if fl&FlagDuplicateACK == 0 {
-				fwd.dupacks = 0
-			}
-		}
-		fwd.hasAck = true
-		if fl&FlagDuplicateACK != 0 {
-			fwd.lastackTime = pk.ts
+	if seq == fwd.maxSeqToBeAcked || fwd.maxSeqToBeAcked == 0 {
+		if fl&FlagZeroWindowProbe == 0 {
+			fwd.maxSeqToBeAcked = fwd.nextseq
 		}
 	}
 	fwd.window, fwd.hasWin = win, true
+	fwd.lastack, fwd.lastackTime = ack, pk.ts
 	fwd.lastFlags = fl
 	return fl
 }
@@ -391,8 +377,7 @@ func (c *conn) zeek(dir int, pk *pkt, fl Flag) {
 		gapDir := dir
 		if fl&FlagLostSegment == 0 {
 			gapDir = 1 - dir
-			rev := &c.ws[1-dir]
-			c.missed += int64(t.Ack - rev.nextseq)
+			c.missed += int64(t.Ack - c.ws[1-dir].nextseq)
 		} else {
 			c.missed += int64(t.Seq - c.ws[dir].nextseq)
 		}
