@@ -46,6 +46,7 @@ type Stats struct {
 	BadChecksum int64  `json:"bad_checksum"`
 	Conns       int64  `json:"connections"`
 	Evicted     int64  `json:"evicted"` // flushed early because the flow table was full
+	Expired     int64  `json:"expired"` // flushed because idle longer than the timeout
 	Counts      Counts `json:"anomalies"`
 	RuleFails   [handshake.NumRules]int64
 	First, Last int64 // capture time, ns
@@ -255,6 +256,7 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 		st.BadChecksum += w.st.BadChecksum
 		st.Conns += w.st.Conns
 		st.Evicted += w.st.Evicted
+		st.Expired += w.st.Expired
 		st.Counts.Merge(&w.st.Counts)
 		for r := range st.RuleFails {
 			st.RuleFails[r] += w.st.RuleFails[r]
@@ -439,6 +441,7 @@ func (w *worker) touch(c *conn) {
 func (w *worker) expire() {
 	limit := w.now - int64(w.cfg.IdleTimeout)
 	for w.tail != nil && w.tail.last < limit {
+		w.st.Expired++
 		w.finish(w.tail)
 	}
 }

@@ -285,7 +285,11 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 			return // zero window probe ACK
 		}
 		if seglen == 0 && win != 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && !synfinrst {
-			fwd.dupacks++
+			if fwd.dupacks == -1 {
+				fwd.dupacks = 1 // neutralizes an "ACKed unseen segment"
+			} else {
+				fwd.dupacks++
+			}
 			fl |= FlagDuplicateACK
 		}
 	}()
@@ -293,22 +297,40 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 		fwd.dupacks = 0
 	}
 	if rev.maxSeqToBeAcked != 0 && ack.After(rev.maxSeqToBeAcked) && t.Flags&craft.ACK != 0 {
-		fl |= FlagACKedUnseen
-		rev.maxSeqToBeAcked = rev.nextseq
+		if rev.maxSeqToBeAcked.After(rev.nextseq) {
+			rev.maxSeqToBeAcked = rev.nextseq
+			fl |= FlagACKedUnseen
+		} else {
+			// One report per lost segment, even while the other side only
+			// sends pure ACKs.
+			if rev.dupacks == 0 {
+				fl |= FlagACKedUnseen
+			}
+			rev.dupacks = -1
+		}
 	}
-	if (seglen > 0 || t.Flags&(craft.SYN|craft.FIN) != 0) && fwd.nextseq != 0 && seq.LessThan(fwd.nextseq) && fl&FlagKeepAlive == 0 {
+	if seglen > 0 || t.Flags&(craft.SYN|craft.FIN) != 0 {
+		notAdvanced := fwd.nextseq != 0 && seq.LessThan(fwd.nextseq)
+		if seglen > 1 && fwd.nextseq-1 == seq {
+			notAdvanced = false // new data after a zero window probe
+		}
 		ooo := int64(3 * time.Millisecond)
 		if c.irtt > 0 {
 			ooo = c.irtt
 		}
+		synfin := uint32(0)
+		if t.Flags&(craft.SYN|craft.FIN) != 0 {
+			synfin = 1
+		}
 		switch {
-		case rev.dupacks >= 2 && rev.lastack == seq && pk.ts-rev.lastackTime < int64(20*time.Millisecond):
-			fl |= FlagFastRetransmission | FlagRetransmission
-		case seglen > 0 && pk.ts-fwd.nextTime < ooo && fwd.nextseq != seq.Add(seglen):
-			fl |= FlagOutOfOrder
+		case fl&FlagKeepAlive != 0:
 		case seglen > 0 && rev.lastack != 0 && !seq.Add(seglen).After(rev.lastack):
 			fl |= FlagSpuriousRetransmission | FlagRetransmission
-		default:
+		case notAdvanced && rev.dupacks >= 2 && rev.lastack == seq && pk.ts-rev.lastackTime < int64(20*time.Millisecond):
+			fl |= FlagFastRetransmission | FlagRetransmission
+		case notAdvanced && pk.ts-fwd.nextTime < ooo && fwd.nextseq != seq.Add(seglen+synfin):
+			fl |= FlagOutOfOrder
+		case notAdvanced:
 			fl |= FlagRetransmission
 		}
 	}

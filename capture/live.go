@@ -25,10 +25,29 @@ type Live struct {
 // again.
 const pollInterval = 5 * time.Millisecond
 
+// LiveOptions tunes a live capture.
+type LiveOptions struct {
+	// Immediate delivers every packet at once (for probes waiting on a
+	// reply); off, libpcap batches packets in blocks (for recording).
+	Immediate bool
+	// BufferSize is the kernel ring's size in bytes. In immediate mode
+	// each slot holds a whole snap length, so the ring holds about
+	// BufferSize/64 KiB packets.
+	BufferSize int
+}
+
 // OpenLive starts capturing on iface with a BPF filter, in immediate mode
-// (every packet delivered at once) with the kernel's timestamps. It needs
-// CAP_NET_RAW.
+// (every packet delivered at once) with the kernel's timestamps, with a
+// ring for probes. It needs CAP_NET_RAW.
 func OpenLive(iface, filter string) (*Live, error) {
+	return OpenLiveWith(iface, filter, LiveOptions{Immediate: true, BufferSize: 4 << 20})
+}
+
+// OpenLiveWith is OpenLive with options.
+func OpenLiveWith(iface, filter string, o LiveOptions) (*Live, error) {
+	if o.BufferSize <= 0 {
+		o.BufferSize = 4 << 20
+	}
 	in, err := pcap.NewInactiveHandle(iface)
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: %w", iface, err)
@@ -36,9 +55,9 @@ func OpenLive(iface, filter string) (*Live, error) {
 	defer in.CleanUp()
 	for _, set := range []func() error{
 		func() error { return in.SetSnapLen(65535) },
-		func() error { return in.SetImmediateMode(true) },
+		func() error { return in.SetImmediateMode(o.Immediate) },
 		func() error { return in.SetTimeout(pollInterval) },
-		func() error { return in.SetBufferSize(1 << 20) },
+		func() error { return in.SetBufferSize(o.BufferSize) },
 	} {
 		if err := set(); err != nil {
 			return nil, fmt.Errorf("capture on %s: %w", iface, err)

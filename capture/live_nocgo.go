@@ -12,6 +12,15 @@ var errNoCgo = errors.New("live capture needs libpcap: build with cgo enabled")
 // Live is unavailable without cgo.
 type Live struct{}
 
+// LiveOptions tunes a live capture.
+type LiveOptions struct {
+	Immediate  bool
+	BufferSize int
+}
+
+// OpenLiveWith is unavailable without cgo.
+func OpenLiveWith(string, string, LiveOptions) (*Live, error) { return nil, errNoCgo }
+
 // OpenLive is unavailable without cgo.
 func OpenLive(string, string) (*Live, error) { return nil, errNoCgo }
 

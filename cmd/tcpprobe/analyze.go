@@ -148,7 +148,7 @@ completeness bits.`, stdout)
 }
 
 func analyzeLive(ctx context.Context, a *analyze.Analyzer, iface string, d time.Duration, emit func(*analyze.Conn)) (*analyze.Stats, error) {
-	live, err := capture.OpenLive(iface, "tcp")
+	live, err := capture.OpenLiveWith(iface, "tcp", capture.LiveOptions{BufferSize: 32 << 20})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,169 @@
+package analyze
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tcpprobe/tcpprobe/capture"
+	"github.com/tcpprobe/tcpprobe/craft"
+)
+
+func TestZeekConnStateTable(t *testing.T) {
+	for _, tc := range []struct {
+		orig, resp zeekState
+		bytes      int64
+		want       string
+	}{
+		{zSynSent, zInactive, 0, "S0"},
+		{zSynSent, zReset, 0, "REJ"},
+		{zEstablished, zEstablished, 10, "S1"},
+		{zClosed, zClosed, 10, "SF"},
+		{zClosed, zEstablished, 10, "S2"},
+		{zEstablished, zClosed, 10, "S3"},
+		{zReset, zEstablished, 10, "RSTO"},
+		{zReset, zInactive, 0, "RSTOS0"},
+		{zEstablished, zReset, 10, "RSTR"},
+		{zPartial, zReset, 10, "RSTRH"},
+		{zClosed, zInactive, 0, "SH"},
+		{zInactive, zClosed, 0, "SHR"},
+		{zPartial, zPartial, 10, "OTH"},
+	} {
+		c := conn{zs: [2]zeekState{tc.orig, tc.resp}, bytes: [2]int64{tc.bytes, 0}}
+		if got := c.zeekConnState(); got != tc.want {
+			t.Errorf("%v/%v: %s, want %s", tc.orig, tc.resp, got, tc.want)
+		}
+	}
+}
+
+func TestHistoryScaling(t *testing.T) {
+	var c conn
+	for i := 0; i < 120; i++ {
+		c.histScaled(0, 2, 't')
+	}
+	c.histOnce(1, 'd')
+	c.histOnce(1, 'd')
+	if got := string(c.hist[:c.nhist]); got != "TTTd" {
+		t.Errorf("history %q, want TTTd (1st, 10th, 100th retransmission, then one d)", got)
+	}
+}
+
+func TestFlowKeyAndShardAreSymmetric(t *testing.T) {
+	a, b := netip.MustParseAddrPort("198.18.0.1:40000"), netip.MustParseAddrPort("198.18.0.2:80")
+	if keyOf(a, b) != keyOf(b, a) {
+		t.Error("keyOf depends on direction")
+	}
+	mk := func(src, dst netip.AddrPort) []byte {
+		seg := craft.Segment{Src: src.Addr(), Dst: dst.Addr(), TCP: craft.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Flags: craft.ACK}}
+		buf := make([]byte, 128)
+		n, _ := seg.Encode(buf)
+		return buf[:n]
+	}
+	h1, ok1 := shardOf(mk(a, b))
+	h2, ok2 := shardOf(mk(b, a))
+	if !ok1 || !ok2 || h1 != h2 {
+		t.Errorf("shard %d/%d (%v %v)", h1, h2, ok1, ok2)
+	}
+	a6, b6 := netip.MustParseAddrPort("[2001:db8::1]:1"), netip.MustParseAddrPort("[2001:db8::2]:2")
+	h1, _ = shardOf(mk(a6, b6))
+	h2, _ = shardOf(mk(b6, a6))
+	if h1 != h2 {
+		t.Error("ipv6 shard depends on direction")
+	}
+}
+
+// synthPcap writes n single-SYN flows (distinct source ports and hosts).
+func synthPcap(t testing.TB, n int) []byte {
+	var buf bytes.Buffer
+	w := pcapgo.NewWriterNanos(&buf)
+	w.WriteFileHeader(65535, layers.LinkTypeRaw)
+	pkt := make([]byte, 128)
+	base := time.Unix(1700000000, 0)
+	for i := 0; i < n; i++ {
+		src := netip.AddrFrom4([4]byte{198, 18, byte(i >> 16), byte(i >> 8)})
+		seg := craft.Segment{Src: src, Dst: netip.MustParseAddr("198.19.0.1"),
+			TCP: craft.TCP{SrcPort: uint16(1024 + i%50000), DstPort: 80, Seq: craft.Seq(i), Flags: craft.SYN, Window: 1000}}
+		l, _ := seg.Encode(pkt)
+		if err := w.WritePacket(ciAt(base.Add(time.Duration(i)*time.Microsecond), l), pkt[:l]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// TestFlowTableIsBounded feeds many one-packet flows through a small flow
+// table: every flow must still be reported, the excess flushed early.
+func TestFlowTableIsBounded(t *testing.T) {
+	const flows = 20000
+	r, err := capture.NewFileReader(bytes.NewReader(synthPcap(t, flows)), "synthetic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	a := New(Config{Workers: 2, MaxFlows: 1000})
+	st, err := a.Run(context.Background(), r, func(c *Conn) {
+		got++
+		if c.ConnState != "S0" || c.Handshake != HSNoAnswer {
+			t.Fatalf("flow %s: %s %s", c.Orig, c.ConnState, c.Handshake)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != flows || st.Conns != flows || st.Evicted < flows-2*1000 {
+		t.Errorf("reported %d of %d flows, %d evicted", got, flows, st.Evicted)
+	}
+}
+
+// TestIdleTimeoutFlushes checks that connections idle longer than the
+// timeout (in capture time) are flushed during the run.
+func TestIdleTimeoutFlushes(t *testing.T) {
+	r, _ := capture.NewFileReader(bytes.NewReader(synthPcap(t, 40000)), "synthetic")
+	var evicted, total int
+	a := New(Config{Workers: 1, IdleTimeout: time.Millisecond})
+	st, err := a.Run(context.Background(), r, func(c *Conn) {
+		total++
+		if c.Evicted {
+			evicted++
+		}
+	})
+	if err != nil || total != 40000 || evicted != 0 || st.Evicted != 0 || st.Expired < 30000 {
+		t.Errorf("total %d evicted %d expired %d (%v)", total, evicted, st.Expired, err)
+	}
+}
+
+// FuzzAnalyzePacket feeds arbitrary IP datagrams to a worker: it must not
+// panic, and the connection it reports must be consistent.
+func FuzzAnalyzePacket(f *testing.F) {
+	seg := craft.Segment{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"),
+		TCP: craft.TCP{SrcPort: 1, DstPort: 2, Seq: 5, Flags: craft.SYN, Options: []craft.Option{craft.MSSOption(1460), craft.WindowScaleOption(7)}}}
+	b := make([]byte, 128)
+	n, _ := seg.Encode(b)
+	f.Add(b[:n], b[:n]) // a SYN, twice
+	seg.TCP.Flags, seg.Payload = craft.PSH|craft.ACK, []byte("data")
+	m, _ := seg.Encode(b)
+	f.Add(b[:n], b[:m]) // SYN then data without a handshake
+	f.Fuzz(func(t *testing.T, p1, p2 []byte) {
+		var out []*Conn
+		w := newWorker(Config{MaxFlows: 4, IdleTimeout: time.Minute}, func(c *Conn) { out = append(out, c) })
+		w.packet(1, 1, p1)
+		w.packet(2, 2, p2)
+		w.packet(3, 3, p1)
+		w.flushAll()
+		for _, c := range out {
+			if c.OrigPkts+c.RespPkts == 0 || c.ConnState == "" || len(c.OrigStates) == 0 {
+				t.Fatalf("inconsistent connection %+v", c)
+			}
+		}
+	})
+}
+
+func ciAt(t time.Time, n int) gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: t, CaptureLength: n, Length: n}
+}
