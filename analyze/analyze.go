@@ -72,39 +72,40 @@ func shardOf(ip []byte) (h uint32, ok bool) {
 	if len(ip) < 20 {
 		return 0, false
 	}
-	var addrs []byte
+	var a, b uint64
 	var off int
 	switch ip[0] >> 4 {
 	case 4:
 		if ip[9] != craft.ProtoTCP {
 			return 0, false
 		}
-		addrs, off = ip[12:20], int(ip[0]&0xf)*4
+		a, b = uint64(binary.BigEndian.Uint32(ip[12:])), uint64(binary.BigEndian.Uint32(ip[16:]))
+		off = int(ip[0]&0xf) * 4
 	case 6:
 		if len(ip) < 40 || ip[6] != craft.ProtoTCP {
 			return 0, false // extension headers take the slow path
 		}
-		addrs, off = ip[8:40], 40
+		a = binary.BigEndian.Uint64(ip[8:]) ^ binary.BigEndian.Uint64(ip[16:])
+		b = binary.BigEndian.Uint64(ip[24:]) ^ binary.BigEndian.Uint64(ip[32:])
+		off = 40
 	default:
 		return 0, false
 	}
 	if len(ip) < off+4 {
 		return 0, false
 	}
-	half := len(addrs) / 2
-	ha := fnv1a(addrs[:half], binary.BigEndian.Uint16(ip[off:]))
-	hb := fnv1a(addrs[half:], binary.BigEndian.Uint16(ip[off+2:]))
-	return ha ^ hb, true
+	a = a<<16 | uint64(binary.BigEndian.Uint16(ip[off:]))
+	b = b<<16 | uint64(binary.BigEndian.Uint16(ip[off+2:]))
+	return uint32(mix(a) ^ mix(b)), true
 }
 
-func fnv1a(b []byte, port uint16) uint32 {
-	h := uint32(2166136261)
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	h = (h ^ uint32(port>>8)) * 16777619
-	h = (h ^ uint32(port&0xff)) * 16777619
-	return h
+// mix is a 64-bit finalizer (from SplitMix64).
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // Analyzer runs analyses.
@@ -129,6 +130,11 @@ func New(cfg Config) *Analyzer {
 // Source yields frames: a capture.FileReader or a live capture.
 type Source interface {
 	Next() (capture.Frame, error)
+}
+
+// rawSource is a Source with a faster path that skips building a Frame.
+type rawSource interface {
+	NextRaw() (data []byte, ts int64, linkType int, err error)
 }
 
 // batchSize is how many frames go to a worker at once.
@@ -193,12 +199,23 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 	}
 	var readErr error
 	var frameNum int64
+	raw, _ := src.(rawSource)
 	for {
 		if frameNum&0xffff == 0 && ctx.Err() != nil {
 			readErr = ctx.Err()
 			break
 		}
-		f, err := src.Next()
+		var data []byte
+		var ts int64
+		var link int
+		var err error
+		if raw != nil {
+			data, ts, link, err = raw.NextRaw()
+		} else {
+			var f capture.Frame
+			f, err = src.Next()
+			data, ts, link = f.Data, f.Time.UnixNano(), f.LinkType
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				readErr = err
@@ -206,22 +223,20 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 			break
 		}
 		frameNum++
-		st.Frames++
-		ts := f.Time.UnixNano()
 		if st.First == 0 {
 			st.First = ts
 		}
 		st.Last = ts
-		if a.cfg.Filter != nil && !a.cfg.Filter(f.Data, f.LinkType) {
+		if a.cfg.Filter != nil && !a.cfg.Filter(data, link) {
 			st.Filtered++
 			continue
 		}
-		off, err := craft.IPOffset(f.LinkType, f.Data)
+		off, err := craft.IPOffset(link, data)
 		if err != nil {
 			st.NonIP++
 			continue
 		}
-		ip := f.Data[off:]
+		ip := data[off:]
 		h, ok := shardOf(ip)
 		if !ok {
 			h = 0 // rare cases (IPv6 extension headers, non-TCP) go to worker 0
@@ -248,6 +263,7 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 		close(work[i])
 	}
 	wg.Wait()
+	st.Frames = frameNum
 	for _, w := range workers {
 		st.TCP += w.st.TCP
 		st.Other += w.st.Other
@@ -297,6 +313,28 @@ func (m *multiSource) Next() (capture.Frame, error) {
 			continue
 		}
 		return f, err
+	}
+}
+
+func (m *multiSource) NextRaw() ([]byte, int64, int, error) {
+	for {
+		if m.cur == nil {
+			if len(m.paths) == 0 {
+				return nil, 0, 0, io.EOF
+			}
+			r, err := capture.OpenFile(m.paths[0])
+			if err != nil {
+				return nil, 0, 0, err
+			}
+			m.cur, m.paths = r, m.paths[1:]
+		}
+		d, ts, link, err := m.cur.NextRaw()
+		if errors.Is(err, io.EOF) {
+			m.cur.Close()
+			m.cur = nil
+			continue
+		}
+		return d, ts, link, err
 	}
 }
 

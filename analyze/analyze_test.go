@@ -167,3 +167,12 @@ func FuzzAnalyzePacket(f *testing.F) {
 func ciAt(t time.Time, n int) gopacket.CaptureInfo {
 	return gopacket.CaptureInfo{Timestamp: t, CaptureLength: n, Length: n}
 }
+
+func buildSeg() []byte {
+	seg := craft.Segment{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"),
+		TCP: craft.TCP{SrcPort: 40000, DstPort: 80, Seq: 1000, Ack: 1, Flags: craft.ACK | craft.PSH, Window: 500,
+			Options: []craft.Option{craft.NOPOption(), craft.NOPOption(), craft.TimestampsOption(1, 2)}}, Payload: make([]byte, 200)}
+	b := make([]byte, 512)
+	n, _ := seg.Encode(b)
+	return b[:n]
+}

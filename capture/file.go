@@ -25,7 +25,7 @@ type Frame struct {
 
 // FileReader reads frames from a pcap or pcapng file.
 type FileReader struct {
-	pcap   *pcapgo.Reader
+	fast   *pcapReader
 	ng     *pcapgo.NgReader
 	closer io.Closer
 	link   int
@@ -91,11 +91,11 @@ func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
 		}
 		r.ng, r.link = ng, int(ng.LinkType())
 	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
-		pr, err := pcapgo.NewReader(br)
+		pr, err := newPcapReader(br, name)
 		if err != nil {
-			return nil, fmt.Errorf("%s: pcap: %w", name, err)
+			return nil, err
 		}
-		r.pcap, r.link = pr, int(pr.LinkType())
+		r.fast, r.link = pr, pr.link
 	default:
 		return nil, fmt.Errorf("%s: %w (magic %08x)", name, ErrFormat, be)
 	}
@@ -120,7 +120,7 @@ func (r *FileReader) Next() (Frame, error) {
 			}
 		}
 	} else {
-		data, ci, err = r.pcap.ZeroCopyReadPacketData()
+		return r.fast.next()
 	}
 	if err != nil {
 		if err == io.EOF {
@@ -132,6 +132,21 @@ func (r *FileReader) Next() (Frame, error) {
 		return Frame{}, fmt.Errorf("%s: %w", r.name, err)
 	}
 	return Frame{Time: ci.Timestamp, Data: data, Length: ci.Length, LinkType: link}, nil
+}
+
+// NextRaw is Next without building a Frame: the data (valid until the
+// next call), the timestamp in nanoseconds since the epoch and the link
+// type. It is the analyzer's fast path.
+func (r *FileReader) NextRaw() ([]byte, int64, int, error) {
+	if r.fast != nil {
+		d, ts, _, err := r.fast.nextRaw()
+		return d, ts, r.link, err
+	}
+	f, err := r.Next()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return f.Data, f.Time.UnixNano(), f.LinkType, nil
 }
 
 // Close closes the underlying file.

@@ -71,6 +71,7 @@ type Endpoint struct {
 	peerFINKnown bool
 	rsts         []craft.Seq // seqs of the RSTs we sent
 	sent         int         // segments we sent
+	peerWindow   uint16      // window of the peer's last segment
 	seenOut      int         // of them, seen by the capture
 }
 
@@ -294,6 +295,7 @@ func (e *Endpoint) Open(ctx context.Context, oc OpenConfig) (Outcome, error) {
 func (e *Endpoint) synAcked(ev *wire.Event) {
 	t := &ev.Pkt.TCP
 	e.peerSynAck = ev
+	e.peerWindow = t.Window
 	e.PeerISN, e.RcvNxt = t.Seq, t.Seq+1
 	e.SndUna = t.Ack
 	e.PeerMSS, _ = t.MSS()
@@ -339,6 +341,7 @@ func (e *Endpoint) handle(ev *wire.Event, noACK bool) error {
 		}
 		return nil
 	}
+	e.peerWindow = t.Window
 	if v, _, ok := t.Timestamps(); ok && e.tsOK && !t.Seq.After(e.RcvNxt) {
 		e.tsRecent = v
 	}

@@ -40,3 +40,22 @@ func SharedPcaps(t testing.TB) string {
 	}
 	return dir
 }
+
+// SharedPcapsOrEmpty returns the shared captures' folder, or "" when it is
+// not there (for fuzz seeds, which are optional).
+func SharedPcapsOrEmpty() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared", "pcaps", "zeek")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/handshake"
+	"github.com/tcpprobe/tcpprobe/keepalive"
+	"github.com/tcpprobe/tcpprobe/report"
+)
+
+func init() {
+	register(command{name: "keepalive", summary: "send keepalive probes on a hand-made connection, or measure a peer's keepalive timers", run: runKeepalive})
+}
+
+func runKeepalive(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("keepalive", "HOST:PORT", `Keepalive checks on a connection opened by hand.
+  (default)        send --count probes with seq = SND.NXT-1 every --interval; each
+                   must be answered by an ACK with ack = SND.NXT, window unchanged
+  --observe        go idle and measure the peer's own keepalive: answering each
+                   probe (its idle time), or with --silent like a crashed client
+                   (idle, interval, probe count, and whether it resets)
+  --idle-search A..B  find by bisection the longest idle time after which a
+                   probe is still answered (a NAT or load balancer's idle timeout)
+Linux defaults for comparison: idle 7200 s, interval 75 s, 9 probes.`, stdout)
+	count := fs.IntP("count", "c", 3, "probes to send (1-1000)")
+	interval := fs.DurationP("interval", "i", time.Second, "idle time before each probe")
+	probeBytes := fs.Int("probe-bytes", 0, "probe payload: 0 or 1 byte")
+	timeout := fs.DurationP("timeout", "t", time.Second, "wait for each answer")
+	observe := fs.Bool("observe", false, "measure the peer's keepalive instead of sending ours")
+	silent := fs.Bool("silent", false, "with --observe: never answer, like a crashed client")
+	answers := fs.Int("answers", 3, "with --observe: answered probes to record")
+	maxWait := fs.Duration("max-wait", 2*time.Minute, "with --observe: stop waiting after this long")
+	search := fs.String("idle-search", "", "MIN..MAX: bisect the path's idle timeout, e.g. 1s..30s")
+	tolerance := fs.Duration("tolerance", time.Second, "with --idle-search: stop when the bracket is this narrow")
+	budget := fs.Duration("budget", 5*time.Minute, "with --idle-search: total idle time allowed")
+	data := fs.StringP("data", "d", "", "data carried by the third segment")
+	preset := fs.String("syn-opts", "linux", "SYN options preset: linux, windows, bsd, none")
+	closeMode := fs.String("close", "active", "teardown after the check: active, rst, none")
+	timeWait := fs.Duration("time-wait", 500*time.Millisecond, "TIME_WAIT after an active close")
+	v4 := fs.BoolP("ipv4", "4", false, "resolve HOST to IPv4")
+	v6 := fs.BoolP("ipv6", "6", false, "resolve HOST to IPv6")
+	jsonOut := fs.Bool("json", false, "print the result as one JSON object")
+	write := fs.String("write", "", "write every segment to this pcap file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("want one target HOST:PORT, got %d arguments", fs.NArg())
+	}
+	if *count < 1 || *count > 1000 || *probeBytes < 0 || *probeBytes > 1 || *interval <= 0 || *timeout <= 0 || *maxWait <= 0 || *answers < 1 {
+		return usageErr("--count takes 1-1000, --probe-bytes 0 or 1, durations must be positive")
+	}
+	if *silent && !*observe {
+		return usageErr("--silent goes with --observe")
+	}
+	switch *closeMode {
+	case "active", "rst", "none":
+	default:
+		return usageErr("--close %q: want active, rst or none", *closeMode)
+	}
+	if _, err := handshake.SYNPreset(*preset, 1460); err != nil {
+		return usageErr("--syn-opts: %v", err)
+	}
+	var smin, smax time.Duration
+	if *search != "" {
+		a, b, ok := strings.Cut(*search, "..")
+		var e1, e2 error
+		smin, e1 = time.ParseDuration(a)
+		smax, e2 = time.ParseDuration(b)
+		if !ok || e1 != nil || e2 != nil || smin <= 0 || smax <= smin || smax > time.Hour {
+			return usageErr("--idle-search %q: want MIN..MAX, e.g. 1s..30s", *search)
+		}
+	}
+	target, err := parseTarget(ctx, fs.Arg(0), *v4, *v6)
+	if err != nil {
+		return err
+	}
+	cfg := keepalive.Config{
+		Target: handshake.RunConfig{Target: target, SYNPreset: *preset, Data: []byte(*data), ReplyWait: 300 * time.Millisecond, Write: *write,
+			Close: handshake.CloseConfig{Mode: handshake.CloseMode(*closeMode), TimeWait: *timeWait, PassiveWait: time.Second}},
+		Count: *count, Interval: *interval, ProbeBytes: *probeBytes, Timeout: *timeout, Silent: *silent, MaxWait: *maxWait,
+	}
+	var res *keepalive.Result
+	switch {
+	case *search != "":
+		res, err = keepalive.IdleSearch(ctx, cfg, smin, smax, *tolerance, *budget)
+	case *observe:
+		cfg.Count = *answers
+		res, err = keepalive.Observe(ctx, cfg)
+	default:
+		res, err = keepalive.ProbePeer(ctx, cfg)
+	}
+	if res == nil {
+		return err
+	}
+	if err != nil {
+		res.Note = err.Error()
+	}
+	if *jsonOut {
+		json.NewEncoder(stdout).Encode(res)
+	} else {
+		printKeepalive(stdout, res, report.Style{Color: useColor("auto", stdout)})
+	}
+	return keepaliveExit(res)
+}
+
+func keepaliveExit(r *keepalive.Result) error {
+	switch r.Outcome {
+	case handshake.Refused:
+		return silent{exitFailed}
+	case handshake.Filtered, handshake.Unreachable:
+		return silent{exitNoAnswer}
+	}
+	if r.Failed {
+		return silent{exitFailed}
+	}
+	for _, p := range r.Probes {
+		if !p.Answered || !p.AckOK {
+			return silent{exitFailed}
+		}
+	}
+	return nil
+}
+
+func printKeepalive(w io.Writer, r *keepalive.Result, st report.Style) {
+	fmt.Fprintf(w, "TCPPROBE keepalive (%s) %s -> %s\n\n", r.Mode, r.Local, r.Target)
+	if len(r.Ladder) > 0 {
+		report.Ladder(w, r.Ladder, st)
+		fmt.Fprintln(w, "\nrules:")
+		var applicable []report.Verdict
+		for _, v := range r.Rules {
+			if v.Result != "n/a" {
+				applicable = append(applicable, v)
+			}
+		}
+		report.Rules(w, applicable, st)
+	}
+	fmt.Fprintln(w, "\nsummary:")
+	fmt.Fprintf(w, "  outcome              %s\n", r.Outcome)
+	for _, p := range r.Probes {
+		state := "no answer"
+		if p.Answered {
+			state = fmt.Sprintf("ACK ack=%d (SND.NXT: %v, window unchanged: %v) rtt %.3f ms", p.Ack, p.AckOK, p.WindowOK, p.RTTms)
+		}
+		fmt.Fprintf(w, "  probe %-3d seq=%d %dB: %s\n", p.N, p.Seq, p.Bytes, state)
+	}
+	for _, p := range r.Peer {
+		fmt.Fprintf(w, "  peer probe %-3d at %.0f ms (gap %.0f ms) %dB answered=%v\n", p.N, p.AtMs, p.GapMs, p.Bytes, p.Answered)
+	}
+	if r.Mode == "observe" || r.Mode == "observe-silent" {
+		fmt.Fprintf(w, "  measured             idle %.0f ms, interval %.0f ms, probes %d, RST after giving up: %v   (Linux defaults: idle %v, interval %v, %d probes)\n",
+			r.IdleMs, r.IntervalMs, r.Count, r.RSTAfter, keepalive.LinuxIdle, keepalive.LinuxInterval, keepalive.LinuxProbes)
+	}
+	for _, t := range r.Trials {
+		fmt.Fprintf(w, "  trial idle %.0f ms: answered=%v\n", t.IdleMs, t.Answered)
+	}
+	if r.IdleTimeout != "" {
+		fmt.Fprintf(w, "  path idle timeout    %s\n", r.IdleTimeout)
+	}
+	if r.Note != "" {
+		fmt.Fprintf(w, "  note                 %s\n", r.Note)
+	}
+}

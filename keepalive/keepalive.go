@@ -1,0 +1,335 @@
+// Package keepalive checks TCP keepalive against a live host over a
+// connection held by hand (handshake.Endpoint): it sends keepalive probes
+// (seq = SND.NXT-1, RFC 9293 3.8.4) and checks their ACKs, measures a
+// peer's own keepalive timers while answering or staying silent like a
+// crashed client, and finds a middlebox's idle timeout by bisection.
+package keepalive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/handshake"
+	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/wire"
+)
+
+// Linux's defaults (net.ipv4.tcp_keepalive_time, _intvl, _probes).
+const (
+	LinuxIdle     = 7200 * time.Second
+	LinuxInterval = 75 * time.Second
+	LinuxProbes   = 9
+)
+
+// Probe is one keepalive probe we sent and its answer.
+type Probe struct {
+	N        int     `json:"n"`
+	Seq      uint32  `json:"seq"`
+	Bytes    int     `json:"bytes"`
+	Answered bool    `json:"answered"`
+	Ack      uint32  `json:"ack,omitempty"`
+	AckOK    bool    `json:"ack_ok"`    // ack = SND.NXT
+	WindowOK bool    `json:"window_ok"` // window unchanged
+	RTTms    float64 `json:"rtt_ms,omitempty"`
+}
+
+// PeerProbe is a keepalive probe the peer sent.
+type PeerProbe struct {
+	N        int     `json:"n"`
+	AtMs     float64 `json:"at_ms"` // since our last segment before the idle period
+	GapMs    float64 `json:"gap_ms"`
+	Answered bool    `json:"answered"`
+	Bytes    int     `json:"bytes"`
+}
+
+// Result is a keepalive check's outcome.
+type Result struct {
+	Target  string            `json:"target"`
+	Local   string            `json:"local"`
+	Mode    string            `json:"mode"` // "probe", "observe", "observe-silent", "idle-search"
+	Outcome handshake.Outcome `json:"outcome"`
+	Probes  []Probe           `json:"probes,omitempty"`
+	Peer    []PeerProbe       `json:"peer_probes,omitempty"`
+	// Measured peer timers (observe mode).
+	IdleMs     float64 `json:"idle_ms,omitempty"`
+	IntervalMs float64 `json:"interval_ms,omitempty"`
+	Count      int     `json:"count,omitempty"` // unanswered probes before giving up
+	RSTAfter   bool    `json:"rst_after,omitempty"`
+	GaveUp     bool    `json:"gave_up,omitempty"`
+	StillUp    bool    `json:"still_up,omitempty"` // answering mode: connection alive at the end
+	// Idle search.
+	Trials      []Trial          `json:"trials,omitempty"`
+	IdleTimeout string           `json:"idle_timeout,omitempty"` // "between A and B"
+	Ladder      []report.Row     `json:"ladder"`
+	Rules       []report.Verdict `json:"rules"`
+	Failed      bool             `json:"failed"`
+	Note        string           `json:"note,omitempty"`
+}
+
+// Trial is one step of an idle search.
+type Trial struct {
+	IdleMs   float64 `json:"idle_ms"`
+	Answered bool    `json:"answered"`
+}
+
+// Config describes a keepalive check.
+type Config struct {
+	Target     handshake.RunConfig // target, options, data; Close is used at the end
+	Count      int                 // probes to send (probe mode)
+	Interval   time.Duration       // between our probes
+	ProbeBytes int                 // 0 or 1
+	Timeout    time.Duration       // wait for each answer
+	Silent     bool                // observe: do not answer the peer's probes
+	MaxWait    time.Duration       // observe: give up after this long
+}
+
+func open(ctx context.Context, rc handshake.RunConfig) (*wire.Session, *handshake.Endpoint, handshake.Outcome, error) {
+	sess, err := wire.Open(wire.Config{Remote: rc.Target, SrcPort: rc.SrcPort, Guard: true, Record: rc.Write != ""})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if rc.Endpoint.SYNOptions == nil && rc.SYNPreset != "" {
+		if rc.Endpoint.SYNOptions, err = handshake.SYNPreset(rc.SYNPreset, 1460); err != nil {
+			sess.Close()
+			return nil, nil, "", err
+		}
+	}
+	e := handshake.NewEndpoint(sess, rc.Endpoint)
+	out, err := e.Open(ctx, handshake.OpenConfig{Data: rc.Data})
+	if err != nil {
+		sess.Close()
+		return nil, nil, "", err
+	}
+	if out == handshake.Open && len(rc.Data) > 0 {
+		if err := e.Wait(ctx, rc.ReplyWait, false); err != nil {
+			sess.Close()
+			return nil, nil, "", err
+		}
+	}
+	return sess, e, out, nil
+}
+
+func finish(res *Result, e *handshake.Endpoint, sess *wire.Session, rc handshake.RunConfig) error {
+	e.Drain(100 * time.Millisecond)
+	res.Local = sess.Local.String()
+	res.Ladder = e.Rows
+	for _, v := range e.Tracker.Verdicts() {
+		res.Rules = append(res.Rules, v.Report())
+		if v.Result == handshake.Fail {
+			res.Failed = true
+		}
+	}
+	if rc.Write != "" {
+		return sess.WritePcap(rc.Write)
+	}
+	return nil
+}
+
+// ProbePeer opens a connection and sends cfg.Count keepalive probes, each
+// expected to be answered by an ACK with ack = SND.NXT and an unchanged
+// window, then closes.
+func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
+	res := &Result{Target: cfg.Target.Target.String(), Mode: "probe"}
+	sess, e, out, err := open(ctx, cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	res.Outcome = out
+	if out != handshake.Open {
+		return res, finish(res, e, sess, cfg.Target)
+	}
+	e.Tracker.SetKeepAliveIdle(cfg.Interval / 2)
+	lastWin := e.PeerWindow()
+	for i := 1; i <= cfg.Count && ctx.Err() == nil; i++ {
+		if err := e.Wait(ctx, cfg.Interval, false); err != nil {
+			return res, err
+		}
+		if e.State != handshake.Established {
+			res.Note = "connection left ESTABLISHED: " + e.State.String()
+			break
+		}
+		p, err := e.SendKeepAlive(ctx, cfg.ProbeBytes, cfg.Timeout)
+		if err != nil {
+			return res, err
+		}
+		pr := Probe{N: i, Seq: p.Seq, Bytes: cfg.ProbeBytes, Answered: p.Answered, Ack: p.Ack,
+			AckOK: p.Answered && p.Ack == uint32(e.SndNxt), WindowOK: p.Answered && (lastWin == 0 || p.Window == lastWin), RTTms: p.RTTms}
+		if p.Answered {
+			lastWin = p.Window
+		}
+		res.Probes = append(res.Probes, pr)
+	}
+	cr, err := e.Close(ctx, cfg.Target.Close)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		res.Note = err.Error()
+	}
+	_ = cr
+	return res, finish(res, e, sess, cfg.Target)
+}
+
+// Observe opens a connection, goes idle and records the peer's own
+// keepalive probes: answered (the peer's idle timer restarts after each
+// answer) or, with cfg.Silent, unanswered like a crashed client (the
+// peer's interval and probe count, and its RST when it gives up).
+func Observe(ctx context.Context, cfg Config) (*Result, error) {
+	res := &Result{Target: cfg.Target.Target.String(), Mode: "observe"}
+	if cfg.Silent {
+		res.Mode = "observe-silent"
+	}
+	sess, e, out, err := open(ctx, cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	res.Outcome = out
+	if out != handshake.Open {
+		return res, finish(res, e, sess, cfg.Target)
+	}
+	e.Drain(100 * time.Millisecond)
+	start := e.LastSent()
+	last := start
+	deadline := time.Now().Add(cfg.MaxWait)
+	wantAnswered := cfg.Count
+	if wantAnswered <= 0 {
+		wantAnswered = 3
+	}
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		ev, err := e.NextUntil(ctx, deadline)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				break
+			}
+			return res, err
+		}
+		if ev.Dir != wire.In || !ev.Pkt.HasTCP {
+			continue
+		}
+		t := &ev.Pkt.TCP
+		if t.Flags&craft.RST != 0 {
+			res.RSTAfter = true
+			res.GaveUp = true
+			break
+		}
+		isProbe := t.Seq == e.RcvNxt-1 && ev.Pkt.PayloadLen <= 1 && t.Flags&(craft.SYN|craft.FIN) == 0
+		if !isProbe {
+			if err := e.Handle(ev, cfg.Silent); err != nil {
+				return res, err
+			}
+			continue
+		}
+		pp := PeerProbe{N: len(res.Peer) + 1, AtMs: msOf(ev.Time.Sub(start)), GapMs: msOf(ev.Time.Sub(last)), Answered: !cfg.Silent, Bytes: ev.Pkt.PayloadLen}
+		last = ev.Time
+		res.Peer = append(res.Peer, pp)
+		if !cfg.Silent {
+			if err := e.SendACK(); err != nil {
+				return res, err
+			}
+			if len(res.Peer) >= wantAnswered {
+				res.StillUp = true
+				break
+			}
+		}
+	}
+	if len(res.Peer) > 0 {
+		res.IdleMs = res.Peer[0].AtMs
+		if cfg.Silent {
+			res.Count = len(res.Peer)
+			if len(res.Peer) > 1 {
+				sum := 0.0
+				for _, p := range res.Peer[1:] {
+					sum += p.GapMs
+				}
+				res.IntervalMs = round3(sum / float64(len(res.Peer)-1))
+			}
+		} else if len(res.Peer) > 1 {
+			// After an answer the peer waits the idle time again.
+			sum := 0.0
+			for _, p := range res.Peer[1:] {
+				sum += p.GapMs
+			}
+			res.IntervalMs = round3(sum / float64(len(res.Peer)-1))
+		}
+	}
+	if cfg.Silent && !res.GaveUp {
+		res.Note = fmt.Sprintf("the peer had not given up after %v (--max-wait)", cfg.MaxWait)
+		e.Tracker.KeepAliveGaveUp(handshake.Server, 0)
+	}
+	if !cfg.Silent && res.StillUp {
+		cr, _ := e.Close(ctx, cfg.Target.Close)
+		_ = cr
+	}
+	return res, finish(res, e, sess, cfg.Target)
+}
+
+// IdleSearch finds, by bisection between min and max, the longest idle
+// period after which a keepalive probe is still answered: the idle timeout
+// of a NAT, firewall or load balancer on the path. Each trial opens a new
+// connection, stays idle, then probes. It stops when the bracket is
+// narrower than tol or budget (total idle time) is spent.
+func IdleSearch(ctx context.Context, cfg Config, min, max, tol, budget time.Duration) (*Result, error) {
+	res := &Result{Target: cfg.Target.Target.String(), Mode: "idle-search", Outcome: handshake.Open}
+	lo, hi := min, max // lo: known answered (or untested), hi: known unanswered (or untested)
+	loOK, hiBad := false, false
+	spent := time.Duration(0)
+	try := func(idle time.Duration) (bool, error) {
+		spent += idle
+		sess, e, out, err := open(ctx, cfg.Target)
+		if err != nil {
+			return false, err
+		}
+		defer sess.Close()
+		if out != handshake.Open {
+			res.Outcome = out
+			return false, fmt.Errorf("target not open: %s", out)
+		}
+		if err := e.Wait(ctx, idle, false); err != nil {
+			return false, err
+		}
+		p, err := e.SendKeepAlive(ctx, cfg.ProbeBytes, cfg.Timeout)
+		if err != nil {
+			return false, err
+		}
+		res.Trials = append(res.Trials, Trial{IdleMs: msOf(idle), Answered: p.Answered})
+		if p.Answered {
+			e.Close(ctx, handshake.CloseConfig{Mode: handshake.CloseRST})
+		}
+		return p.Answered, nil
+	}
+	// The ends first: max answered means no timeout below max.
+	ok, err := try(max)
+	if err != nil {
+		return res, err
+	}
+	if ok {
+		res.IdleTimeout = fmt.Sprintf("above %v (a probe after %v idle was answered)", max, max)
+		return res, nil
+	}
+	hiBad = true
+	for hi-lo > tol && spent < budget && ctx.Err() == nil {
+		mid := lo + (hi-lo)/2
+		ok, err := try(mid)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			lo, loOK = mid, true
+		} else {
+			hi = mid
+		}
+	}
+	switch {
+	case loOK && hiBad:
+		res.IdleTimeout = fmt.Sprintf("between %v and %v", lo, hi)
+	case hiBad:
+		res.IdleTimeout = fmt.Sprintf("below %v", hi)
+	}
+	return res, nil
+}
+
+func msOf(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
