@@ -71,7 +71,7 @@ func analyzeFile(t *testing.T, path string) map[string]*Conn {
 // stacks, captures them, and checks the analysis classifies each exactly.
 func TestLabTruth(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "antruth", Subnet: 40, KeepIdle: time.Second, KeepInterval: 500 * time.Millisecond})
+	l := lab.ForTest(t, lab.Config{Name: "antruth", Subnet: 40, KeepIdle: time.Second, KeepInterval: time.Second})
 	type want struct {
 		state, handshake, close, closeBy string
 	}

@@ -143,7 +143,12 @@ func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
 		return res, finish(res, e, sess, cfg.Target)
 	}
 	e.Tracker.SetKeepAliveIdle(cfg.Interval / 2)
-	lastWin := e.PeerWindow()
+	// The window to compare with: the peer's last window after the
+	// handshake (a SYN-ACK's window is never scaled, later ones may be).
+	lastWin := uint16(0)
+	if len(cfg.Target.Data) > 0 {
+		lastWin = e.PeerWindow()
+	}
 	for i := 1; i <= cfg.Count && ctx.Err() == nil; i++ {
 		if err := e.Wait(ctx, cfg.Interval, false); err != nil {
 			return res, err
@@ -162,6 +167,9 @@ func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
 			lastWin = p.Window
 		}
 		res.Probes = append(res.Probes, pr)
+		if !p.Answered && cfg.Interval < 600*time.Millisecond {
+			res.Note = "probes less than 500 ms apart may go unanswered: Linux rate-limits ACKs to old segments (net.ipv4.tcp_invalid_ratelimit)"
+		}
 	}
 	cr, err := e.Close(ctx, cfg.Target.Close)
 	if err != nil && !errors.Is(err, context.Canceled) {

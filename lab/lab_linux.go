@@ -43,8 +43,8 @@ type Config struct {
 	Subnet int    // 0..255: 198.18.<Subnet>.0/24 and 2001:db8:<Subnet>::/64; default 0
 	// Timers of the target's TCP stack, set as sysctls in its namespace.
 	SynAckRetries int           // net.ipv4.tcp_synack_retries; default 2
-	KeepIdle      time.Duration // keepalive server's TCP_KEEPIDLE; default 2s
-	KeepInterval  time.Duration // TCP_KEEPINTVL; default 1s
+	KeepIdle      time.Duration // keepalive server's TCP_KEEPIDLE; default 2s (whole seconds)
+	KeepInterval  time.Duration // TCP_KEEPINTVL; default 1s (whole seconds)
 	KeepCount     int           // TCP_KEEPCNT; default 3
 	FinTimeout    time.Duration // net.ipv4.tcp_fin_timeout; default 5s
 }
@@ -70,6 +70,9 @@ func (c *Config) defaults() error {
 	}
 	if c.KeepCount == 0 {
 		c.KeepCount = 3
+	}
+	if c.KeepIdle%time.Second != 0 || c.KeepInterval%time.Second != 0 {
+		return fmt.Errorf("keepalive idle and interval are whole seconds for the kernel (got %v, %v)", c.KeepIdle, c.KeepInterval)
 	}
 	if c.FinTimeout == 0 {
 		c.FinTimeout = 5 * time.Second

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/keepalive"
+	"github.com/tcpprobe/tcpprobe/lab"
+)
+
+func kaJSON(t *testing.T, wantCode int, args ...string) keepalive.Result {
+	t.Helper()
+	r := tcpprobe(t, append([]string{"keepalive", "--json"}, args...)...)
+	if r.code != wantCode {
+		t.Fatalf("keepalive %v: exit %d, want %d\n%.1500s%s", args, r.code, wantCode, r.stdout, r.stderr)
+	}
+	var res keepalive.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("json: %v: %.300s", err, r.stdout)
+	}
+	return res
+}
+
+// near reports whether got is within 10% or 100 ms of want (milliseconds).
+func near(got, want float64) bool {
+	return math.Abs(got-want) <= math.Max(want*0.1, 100)
+}
+
+// TestKeepaliveObserve measures the lab's keepalive server, answering and
+// silent, in two configurations: the figures must follow the settings.
+func TestKeepaliveObserve(t *testing.T) {
+	t.Parallel()
+	for i, c := range []struct {
+		idle, intvl time.Duration
+		count       int
+	}{{2 * time.Second, time.Second, 3}, {time.Second, 2 * time.Second, 2}} {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			t.Parallel()
+			l := lab.ForTest(t, lab.Config{Name: "ka" + strconv.Itoa(i), Subnet: 50 + i, KeepIdle: c.idle, KeepInterval: c.intvl, KeepCount: c.count})
+			idle, intvl := float64(c.idle.Milliseconds()), float64(c.intvl.Milliseconds())
+			// Linux re-arms its keepalive timer for the interval after a probe;
+			// an answered probe is followed by the next after the longer of
+			// idle and interval.
+			gap := math.Max(idle, intvl)
+			res := kaJSON(t, exitOK, "--observe", "--answers", "2", "--max-wait", "20s", target(l.Target4, lab.PortKeepalive))
+			if len(res.Peer) != 2 || !near(res.IdleMs, idle) || !near(res.IntervalMs, gap) || !res.StillUp {
+				t.Errorf("answering: idle %.0f ms, gap %.0f ms, %d probes, still up %v; want idle %.0f, gap %.0f", res.IdleMs, res.IntervalMs, len(res.Peer), res.StillUp, idle, gap)
+			}
+			res = kaJSON(t, exitOK, "--observe", "--silent", "--max-wait", "20s", target(l.Target6, lab.PortKeepalive))
+			if !near(res.IdleMs, idle) || !near(res.IntervalMs, intvl) || res.Count != c.count || !res.RSTAfter {
+				t.Errorf("silent: idle %.0f interval %.0f count %d rst %v; want %.0f %.0f %d true", res.IdleMs, res.IntervalMs, res.Count, res.RSTAfter, idle, intvl, c.count)
+			}
+			for _, v := range res.Rules {
+				if strings.HasPrefix(v.ID, "keepalive-") && v.ID != "keepalive-ack" && v.Result != "pass" {
+					t.Errorf("silent: rule %s %s %s", v.ID, v.Result, v.Detail)
+				}
+			}
+		})
+	}
+}
+
+// TestKeepaliveProbes sends our probes to the echo server (with data in
+// flight) and to socat.
+func TestKeepaliveProbes(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Config{Name: "kaprobe", Subnet: 52})
+	l.StartForTest(t, 8082, "socat", "TCP6-LISTEN:8082,ipv6only=0,reuseaddr,fork", "EXEC:cat")
+	for _, args := range [][]string{
+		// Intervals above Linux's tcp_invalid_ratelimit (500 ms), which
+		// limits the ACKs a peer sends for old segments.
+		{"-c", "3", "-i", "600ms", "--data", "hello", target(l.Target4, lab.PortEcho)},
+		{"-c", "2", "-i", "600ms", "--probe-bytes", "1", target(l.Target6, lab.PortEcho)},
+		{"-c", "2", "-i", "600ms", target(l.Target4, 8082)},
+	} {
+		res := kaJSON(t, exitOK, args...)
+		if len(res.Probes) == 0 {
+			t.Fatalf("%v: no probes", args)
+		}
+		for _, p := range res.Probes {
+			if !p.Answered || !p.AckOK || !p.WindowOK || p.RTTms <= 0 {
+				t.Errorf("%v: probe %+v", args, p)
+			}
+		}
+		for _, v := range res.Rules {
+			if v.Result == "fail" {
+				t.Errorf("%v: rule %s failed: %s", args, v.ID, v.Detail)
+			}
+		}
+	}
+}
+
+// TestKeepaliveIdleSearch finds a middlebox idle timeout: conntrack in the
+// lab forgets established flows after 3 s idle and drops what follows.
+func TestKeepaliveIdleSearch(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Config{Name: "kaidle", Subnet: 53})
+	if err := l.NS.Run("nft", "add", "rule", "inet", "tplab", "in", "ct", "state", "invalid", "drop"); err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range [][2]string{{"net.netfilter.nf_conntrack_tcp_timeout_established", "3"}, {"net.netfilter.nf_conntrack_tcp_loose", "0"}} {
+		if err := l.NS.Sysctl(kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := kaJSON(t, exitOK, "--idle-search", "1s..6s", "--tolerance", "1s", "--timeout", "300ms", target(l.Target4, lab.PortEcho))
+	var lo, hi time.Duration
+	for _, tr := range res.Trials {
+		d := time.Duration(tr.IdleMs * float64(time.Millisecond))
+		if tr.Answered && d > lo {
+			lo = d
+		}
+		if !tr.Answered && (hi == 0 || d < hi) {
+			hi = d
+		}
+	}
+	if lo == 0 || hi == 0 || lo > 3*time.Second || hi < 3*time.Second || hi-lo > time.Second {
+		t.Errorf("idle timeout bracket [%v, %v] (%s), want one of at most 1s around 3s; trials %+v", lo, hi, res.IdleTimeout, res.Trials)
+	}
+}
