@@ -190,7 +190,7 @@ func (t *Tracker) Observe(s *Seg) {
 	if f&craft.SYN != 0 {
 		t.observeSYN(s, from, to, fr, tr)
 	} else {
-		if from.SawSYN && !from.checkedSeq && !s.KeepAlive {
+		if from.SawSYN && !from.checkedSeq && !(s.KeepAlive && idleData) {
 			from.checkedSeq = true
 			if s.Seq == from.synEnd {
 				t.v[RuleSeqAfterSYN].pass(num)

@@ -39,6 +39,7 @@ completeness bits.`, stdout)
 	workers := fs.Int("workers", runtime.NumCPU(), "analysis goroutines (flows are sharded by hash)")
 	maxFlows := fs.Int("max-flows", 50000, "open connections kept per worker before the least recently used is flushed")
 	idle := fs.Duration("idle-timeout", 5*time.Minute, "flush a connection idle this long (capture time)")
+	noSum := fs.BoolP("ignore-checksums", "C", false, "analyze segments with bad checksums like others (captures taken with checksum offload), as zeek -C")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ completeness bits.`, stdout)
 	if *stream > 0 {
 		*workers = 1 // stable connection numbering
 	}
-	cfg := analyze.Config{Workers: *workers, MaxFlows: *maxFlows, IdleTimeout: *idle, Stream: *stream}
+	cfg := analyze.Config{Workers: *workers, MaxFlows: *maxFlows, IdleTimeout: *idle, Stream: *stream, IgnoreChecksums: *noSum}
 	if *filter != "" {
 		f, err := capture.CompileFilter(*filter)
 		if err != nil {
