@@ -98,6 +98,21 @@ func (g *Guard) DropRST(local, remote netip.AddrPort) error {
 	return nil
 }
 
+// DropRSTFrom drops every outgoing RST from local, to any peer (for scans,
+// whose peers are many).
+func (g *Guard) DropRSTFrom(local netip.AddrPort) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return fmt.Errorf("guard closed")
+	}
+	g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstFromPortExprs(local)})
+	if err := g.conn.Flush(); err != nil {
+		return privilege.Check("add nftables rule", "CAP_NET_ADMIN", err)
+	}
+	return nil
+}
+
 // Dropped returns how many RSTs the rule for local→remote has dropped.
 func (g *Guard) Dropped(local, remote netip.AddrPort) (uint64, error) {
 	g.mu.Lock()

@@ -27,6 +27,9 @@ func (*Guard) Table() string { return "" }
 // DropRST is not supported on this platform.
 func (*Guard) DropRST(netip.AddrPort, netip.AddrPort) error { return errUnsupported }
 
+// DropRSTFrom is not supported on this platform.
+func (*Guard) DropRSTFrom(netip.AddrPort) error { return errUnsupported }
+
 // Dropped is not supported on this platform.
 func (*Guard) Dropped(netip.AddrPort, netip.AddrPort) (uint64, error) { return 0, errUnsupported }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"unsafe"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -180,6 +181,72 @@ func (s *Sender) Send(pkt []byte, dst netip.Addr) error {
 
 // Close closes the raw socket.
 func (s *Sender) Close() error { return unix.Close(s.fd) }
+
+// Batch holds datagrams for one sendmmsg call; reuse it across calls so
+// sending does not allocate.
+type Batch struct {
+	hdrs  []mmsghdr
+	iovs  []unix.Iovec
+	addr4 []unix.RawSockaddrInet4
+	addr6 []unix.RawSockaddrInet6
+	n     int
+}
+
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// NewBatch returns a batch of up to n datagrams.
+func NewBatch(n int) *Batch {
+	return &Batch{hdrs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n), addr4: make([]unix.RawSockaddrInet4, n), addr6: make([]unix.RawSockaddrInet6, n)}
+}
+
+// Add queues pkt for dst; pkt must stay unchanged until SendBatch returns.
+// It reports false when the batch is full.
+func (b *Batch) Add(pkt []byte, dst netip.Addr) bool {
+	if b.n == len(b.hdrs) {
+		return false
+	}
+	i := b.n
+	h := &b.hdrs[i].hdr
+	b.iovs[i].Base = &pkt[0]
+	b.iovs[i].SetLen(len(pkt))
+	h.Iov, h.Iovlen = &b.iovs[i], 1
+	if dst = dst.Unmap(); dst.Is4() {
+		b.addr4[i] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+		h.Name, h.Namelen = (*byte)(unsafe.Pointer(&b.addr4[i])), unix.SizeofSockaddrInet4
+	} else {
+		b.addr6[i] = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+		h.Name, h.Namelen = (*byte)(unsafe.Pointer(&b.addr6[i])), unix.SizeofSockaddrInet6
+	}
+	b.n++
+	return true
+}
+
+// Len is the number of queued datagrams.
+func (b *Batch) Len() int { return b.n }
+
+// SendBatch sends every queued datagram with as few sendmmsg calls as the
+// kernel allows and empties the batch.
+func (s *Sender) SendBatch(b *Batch) error {
+	defer func() { b.n = 0 }()
+	for off := 0; off < b.n; {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&b.hdrs[off])), uintptr(b.n-off), 0, 0, 0)
+		if errno != 0 {
+			if errno == unix.EINTR || errno == unix.EAGAIN || errno == unix.ENOBUFS {
+				continue
+			}
+			if errno == unix.ENETUNREACH || errno == unix.EHOSTUNREACH {
+				return ErrNoRoute
+			}
+			return privilege.Check("sendmmsg", "CAP_NET_RAW", os.NewSyscallError("sendmmsg", errno))
+		}
+		off += int(r)
+	}
+	return nil
+}
 
 // Reservation holds a TCP port bound (not listening) on an address so that
 // the kernel gives it to no other socket while a probe uses it.

@@ -48,3 +48,18 @@ func ReservePort(netip.Addr, uint16) (*Reservation, error) { return nil, errUnsu
 
 // Close does nothing.
 func (*Reservation) Close() error { return nil }
+
+// Batch is not supported on this platform.
+type Batch struct{}
+
+// NewBatch returns an empty batch.
+func NewBatch(int) *Batch { return &Batch{} }
+
+// Add reports false.
+func (*Batch) Add([]byte, netip.Addr) bool { return false }
+
+// Len returns 0.
+func (*Batch) Len() int { return 0 }
+
+// SendBatch is not supported on this platform.
+func (*Sender) SendBatch(*Batch) error { return errUnsupported }

@@ -23,6 +23,10 @@ import (
 // demo set it, so a wrong address can never leave the machine.
 const LabOnlyEnv = "TCPPROBE_LAB_ONLY"
 
+// CheckLabOnly refuses a route that leaves through anything but loopback
+// or a lab interface when LabOnlyEnv is set.
+func CheckLabOnly(rt inject.Route) error { return labOnly(rt) }
+
 func labOnly(rt inject.Route) error {
 	if os.Getenv(LabOnlyEnv) == "" || rt.Iface == "lo" || strings.HasPrefix(rt.Iface, "tp") {
 		return nil

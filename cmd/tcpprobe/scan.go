@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/scan"
+)
+
+func init() {
+	register(command{name: "scan", summary: "probe many ports at once and classify them as nmap does, accepting only replies with the probe's cookie", run: runScan})
+}
+
+func runScan(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("scan", "TARGETS...", `Probe the ports of hosts, addresses or CIDR blocks (at most a /16) and
+classify each: open (SYN-ACK), closed (RST), filtered (no answer after the
+retries, or ICMP unreachable), unfiltered (ACK scan RST), open|filtered
+(FIN/NULL/Xmas with no answer), each with its reason. Every probe's ISN is a
+SipHash of its 4-tuple under a secret of the run: replies without it are
+ignored and counted. Open ports are reset with a RST of our own.`, stdout)
+	portsArg := fs.StringP("ports", "p", "1-1024", "ports: 22,80,8000-8100, or - for all")
+	kind := fs.String("kind", "syn", "probe: syn, fin, null, xmas, ack, window")
+	flagsArg := fs.String("flags", "", "probe with any TCP flags instead of --kind (e.g. SEC)")
+	rate := fs.Int("rate", 2000, "probes per second")
+	retries := fs.Int("retries", 1, "extra rounds for unanswered probes")
+	wait := fs.Duration("wait", time.Second, "wait for late replies after each round")
+	ttl := fs.Uint8("ttl", 64, "TTL / hop limit of the probes")
+	sport := fs.Uint16("sport", 0, "source port (default: a free ephemeral port)")
+	openOnly := fs.Bool("open", false, "show only open ports")
+	v6 := fs.BoolP("ipv6", "6", false, "resolve names to IPv6")
+	jsonOut := fs.Bool("json", false, "one JSON object per port, then a summary object")
+	write := fs.String("write", "", "write every reply to this pcap file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageErr("give at least one target")
+	}
+	if *rate < 1 || *rate > 10_000_000 || *retries < 0 || *retries > 10 || *wait <= 0 {
+		return usageErr("--rate takes 1-10000000, --retries 0-10, --wait > 0")
+	}
+	ports, err := scan.ParsePorts(*portsArg)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	cfg := scan.Config{Ports: ports, Kind: scan.Kind(*kind), Rate: *rate, Retries: *retries, Wait: *wait, TTL: *ttl, SrcPort: *sport, Write: *write}
+	if *flagsArg != "" {
+		f, err := craft.ParseFlags(*flagsArg)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		cfg.Kind, cfg.Flags = scan.KindCustom, f
+	} else if _, err := scan.FlagsOf(cfg.Kind); err != nil {
+		return usageErr("%v", err)
+	}
+	if cfg.Targets, err = scan.ParseTargets(ctx, fs.Args(), *v6); err != nil {
+		return usageErr("%v", err)
+	}
+	if isTerminal(os.Stderr) && !*jsonOut {
+		cfg.Progress = func(sent, total, answered int, el time.Duration) {
+			r := float64(sent) / el.Seconds()
+			eta := time.Duration(float64(total-sent)/r) * time.Second
+			fmt.Fprintf(os.Stderr, "\r%d/%d probes, %d answered, %.0f probes/s, ETA %v   ", sent, total, answered, r, eta.Round(time.Second))
+		}
+	}
+	res, st, err := scan.Run(ctx, cfg)
+	if cfg.Progress != nil {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if res == nil {
+		return err
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(stdout)
+		for _, p := range res {
+			if !*openOnly || p.State == scan.Open {
+				enc.Encode(p)
+			}
+		}
+		enc.Encode(st)
+	} else {
+		printScan(stdout, res, st, *openOnly)
+	}
+	if err != nil {
+		return err
+	}
+	if st.Answered == 0 && cfg.Kind == scan.KindSYN {
+		return silent{exitNoAnswer}
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// printScan prints nmap-style tables per host; a state with many ports is
+// summarised in one "not shown" line.
+func printScan(w io.Writer, res []scan.Port, st *scan.Stats, openOnly bool) {
+	byHost := map[string][]scan.Port{}
+	var hosts []string
+	for _, p := range res {
+		if _, ok := byHost[p.Addr]; !ok {
+			hosts = append(hosts, p.Addr)
+		}
+		byHost[p.Addr] = append(byHost[p.Addr], p)
+	}
+	counts := map[scan.State]int{}
+	for _, h := range hosts {
+		ports := byHost[h]
+		byState := map[string]int{}
+		for _, p := range ports {
+			byState[string(p.State)+" ("+p.Reason+")"]++
+			counts[p.State]++
+		}
+		fmt.Fprintf(w, "tcpprobe scan report for %s\n", h)
+		var hidden []string
+		for k, n := range byState {
+			if n > 25 || openOnly && k[:4] != "open" {
+				hidden = append(hidden, fmt.Sprintf("%d %s", n, k))
+			}
+		}
+		sort.Strings(hidden)
+		for _, hd := range hidden {
+			fmt.Fprintf(w, "Not shown: %s ports\n", hd)
+		}
+		fmt.Fprintf(w, "%-10s %-14s %-28s %s\n", "PORT", "STATE", "REASON", "RTT")
+		for _, p := range ports {
+			k := string(p.State) + " (" + p.Reason + ")"
+			if byState[k] > 25 || openOnly && p.State != scan.Open {
+				continue
+			}
+			rtt := "-"
+			if p.RTTms > 0 {
+				rtt = fmt.Sprintf("%.3f ms", p.RTTms)
+			}
+			fmt.Fprintf(w, "%-10s %-14s %-28s %s\n", fmt.Sprintf("%d/tcp", p.Port), p.State, p.Reason, rtt)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "%d ports on %d host(s) in %.2f s: %d probes (%.0f/s), %d answered, %d open, %d closed, %d filtered, %d unfiltered, %d open|filtered; %d replies without our cookie ignored, %d duplicates\n",
+		st.Ports, len(hosts), st.ElapsedS, st.Probes, st.Rate, st.Answered, counts[scan.Open], counts[scan.Closed], counts[scan.Filtered],
+		counts[scan.Unfiltered], counts[scan.OpenFiltered], st.Ignored, st.Duplicates)
+}
