@@ -155,6 +155,7 @@ func (l *Lab) up() error {
 	steps := [][]string{
 		{"ip", "link", "add", l.HostIface, "type", "veth", "peer", "name", "eth0", "netns", ns.Name},
 		{"sysctl", "-qw", "net.ipv6.conf." + l.HostIface + ".accept_ra=0"},
+		{"sysctl", "-qw", "net.ipv6.conf." + l.HostIface + ".accept_dad=0"},
 		{"ip", "addr", "add", l.Host4.String() + "/24", "dev", l.HostIface},
 		{"ip", "-6", "addr", "add", l.Host6.String() + "/64", "dev", l.HostIface, "nodad"},
 		{"ip", "link", "set", l.HostIface, "up"},

@@ -4,6 +4,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -71,4 +72,40 @@ func (l *Lab) StartForTest(t testing.TB, port uint16, name string, args ...strin
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ChainForTest builds a router chain for one test, with a listener on port
+// inside the target, and removes it at cleanup.
+func ChainForTest(t testing.TB, name string, subnet, routers int, port uint16) *Chain {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces)")
+	}
+	c, err := UpChain(name, subnet, routers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Down(); err != nil {
+			t.Errorf("chain down: %v", err)
+		}
+	})
+	var ln net.Listener
+	if err := c.Target.Do(func() (err error) {
+		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	return c
 }

@@ -41,6 +41,15 @@ func Create(name string) (*NS, error) {
 		ns.Delete()
 		return nil, err
 	}
+	// No duplicate address detection on the namespace's interfaces: their
+	// link-local addresses are usable at once (neighbour discovery needs
+	// them), so IPv6 works as soon as a test starts.
+	for _, key := range []string{"net.ipv6.conf.default.accept_dad", "net.ipv6.conf.all.accept_dad"} {
+		if err := ns.Sysctl(key, "0"); err != nil {
+			ns.Delete()
+			return nil, err
+		}
+	}
 	return ns, nil
 }
 

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/scan"
+)
+
+func init() {
+	register(command{name: "trace", summary: "TCP SYN traceroute: the hops to HOST:PORT and how the target answers", run: runTrace})
+}
+
+func runTrace(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("trace", "HOST:PORT", `Send SYNs to HOST:PORT with TTL (hop limit) 1, 2, ... and print who answers
+each: routers with ICMP time exceeded, the target with SYN-ACK (open) or RST
+(closed). The target's SYN-ACK is reset by us.`, stdout)
+	maxHops := fs.IntP("max-hops", "m", 30, "largest TTL")
+	probes := fs.IntP("queries", "q", 3, "probes per hop")
+	wait := fs.DurationP("wait", "w", time.Second, "wait for each hop's answers")
+	sport := fs.Uint16P("sport", "s", 0, "source port")
+	v4 := fs.BoolP("ipv4", "4", false, "resolve HOST to IPv4")
+	v6 := fs.BoolP("ipv6", "6", false, "resolve HOST to IPv6")
+	jsonOut := fs.Bool("json", false, "one JSON object per hop")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("want one target HOST:PORT")
+	}
+	if *maxHops < 1 || *maxHops > 255 || *probes < 1 || *probes > 10 || *wait <= 0 {
+		return usageErr("--max-hops takes 1-255, --queries 1-10, --wait > 0")
+	}
+	target, err := parseTarget(ctx, fs.Arg(0), *v4, *v6)
+	if err != nil {
+		return err
+	}
+	if !*jsonOut {
+		fmt.Fprintf(stdout, "traceroute to %s (tcp syn), %d hops max\n", target, *maxHops)
+	}
+	hops, err := scan.Trace(ctx, scan.TraceConfig{Target: target, MaxHops: *maxHops, Probes: *probes, Wait: *wait, SrcPort: *sport})
+	enc := json.NewEncoder(stdout)
+	for _, h := range hops {
+		if *jsonOut {
+			enc.Encode(h)
+			continue
+		}
+		var parts []string
+		last := ""
+		for _, p := range h.Probes {
+			if p.What == "timeout" {
+				parts = append(parts, "*")
+				continue
+			}
+			s := ""
+			if p.From != last {
+				s = p.From + "  "
+				last = p.From
+			}
+			s += fmt.Sprintf("%.3f ms", p.RTTms)
+			if p.What != "time-exceeded" {
+				s += " [" + p.What + "]"
+			}
+			parts = append(parts, s)
+		}
+		fmt.Fprintf(stdout, "%2d  %s\n", h.TTL, strings.Join(parts, "  "))
+	}
+	if err != nil {
+		return err
+	}
+	if len(hops) == 0 || !hops[len(hops)-1].Final {
+		return silent{exitNoAnswer}
+	}
+	return nil
+}
