@@ -19,7 +19,12 @@ run send 198.18.100.2:1
 run send 198.18.100.2:3
 run send --timeout 500ms 198.18.100.2:2
 run send -c 3 -i 200ms "[2001:db8:100::2]:7"
-if $tp --help | grep -q '^  handshake'; then
-  run handshake 198.18.100.2:7 --data 'hello'
-  run handshake 198.18.100.2:13 --close passive
-fi
+run handshake --data hello --time-wait 500ms 198.18.100.2:7
+run handshake --close passive 198.18.100.2:13
+run handshake --drop third-ack --observe 8s 198.18.100.2:7
+run keepalive -c 2 198.18.100.2:7
+run keepalive --observe --silent --max-wait 15s 198.18.100.2:7200
+run handshake --write /tmp/tcpprobe-demo.pcap --send bye --time-wait 200ms 198.18.100.2:19
+run analyze --stream 1 /tmp/tcpprobe-demo.pcap
+run scan -p 1-100,7200 198.18.100.2
+rm -f /tmp/tcpprobe-demo.pcap
