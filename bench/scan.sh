@@ -17,28 +17,28 @@ trap 'bin/tcpprobe lab down --name bscan --subnet 203 >/dev/null 2>&1 || true' E
 T=198.18.203.2
 IF=tpbscan
 GW_MAC=$(ip netns exec tplab-bscan cat /sys/class/net/eth0/address)
-run() { # label, open-port counter command, command...
-  local label=$1 count=$2; shift 2
+run() { # label, probes, open-port counter command, command...
+  local label=$1 probes=$2 count=$3; shift 3
   /usr/bin/time -f "%e %U %S" -o /tmp/scan.time "$@" >/tmp/scan.out 2>/tmp/scan.err || true
   read -r secs u s < /tmp/scan.time
   local found
   found=$(eval "$count" < /tmp/scan.out || echo "?")
-  awk -v l="$label" -v t="$secs" -v u="$u" -v s="$s" -v f="$found" \
-    'BEGIN { printf "%-34s %7.2f s %10.0f probes/s  CPU %5.2f s  open found %s/5\n", l, t, 65535/t, u+s, f }'
+  awk -v l="$label" -v t="$secs" -v u="$u" -v s="$s" -v f="$found" -v n="$probes" \
+    'BEGIN { printf "%-34s %7.2f s %10.0f probes/s  CPU %5.2f s  open found %s\n", l, t, n/t, u+s, f }'
 }
-echo "full 65535-port SYN scan of $T (open: 7 9 13 19 7200), rate $RATE"
-run "tcpprobe scan" "grep -c '\"state\":\"open\"'" \
+echo "full 65535-port SYN scan of $T (5 open: 7 9 13 19 7200), rate $RATE"
+run "tcpprobe scan" 65535 "grep -c '\"state\":\"open\"'" \
   bin/tcpprobe scan --json -p - --rate "$RATE" --retries 0 --wait 500ms $T
 if command -v masscan >/dev/null; then
-  run "masscan" "grep -c 'open tcp'" \
+  run "masscan" 65535 "grep -c 'open tcp'" \
     masscan -p1-65535 --rate "$RATE" --wait 1 -e $IF --router-mac "$GW_MAC" $T -oL /dev/stdout
 fi
 if command -v nmap >/dev/null; then
-  run "nmap -sS -p- -T5 --min-rate" "grep -c '/open/'" \
+  run "nmap -sS -p- -T5 --min-rate" 65535 "grep -o '/open/' | wc -l" \
     nmap -n -Pn -sS -p- -T5 --min-rate "$RATE" -e $IF -oG - $T
 fi
 if command -v zmap >/dev/null; then
-  run "zmap (one port per run: 7)" "grep -c ." \
-    zmap -p 7 -r "$RATE" -i $IF -G "$GW_MAC" --cooldown-time 1 -B 0 $T/32 -o -
+  run "zmap (one port per run: 7)" 1 "grep -c ." \
+    zmap -p 7 -r "$RATE" -i $IF -G "$GW_MAC" -b /dev/null --cooldown-time 1 $T/32 -o -
   echo "  (zmap scans one port per run; its full-range time would be 65535 such runs)"
 fi
