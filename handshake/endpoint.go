@@ -512,8 +512,20 @@ func (e *Endpoint) drain(max time.Duration) {
 // waitAcked handles arriving segments until want is acknowledged or d
 // passes.
 func (e *Endpoint) waitAcked(ctx context.Context, want craft.Seq, d time.Duration) error {
+	return e.waitUntil(ctx, d, func() bool { return !want.After(e.SndUna) || e.State == Closed })
+}
+
+// Wait handles arriving segments for d (or until the peer closes or
+// resets, when untilFIN), ACKing data as a receiver does.
+func (e *Endpoint) Wait(ctx context.Context, d time.Duration, untilFIN bool) error {
+	return e.waitUntil(ctx, d, func() bool { return untilFIN && (e.peerFINKnown || e.State == Closed) })
+}
+
+// waitUntil handles arriving segments as a receiver until done reports
+// true or d passes; running out of time is not an error.
+func (e *Endpoint) waitUntil(ctx context.Context, d time.Duration, done func() bool) error {
 	deadline := time.Now().Add(d)
-	for want.After(e.SndUna) && e.State != Closed {
+	for !done() {
 		ev, err := e.nextUntil(ctx, deadline)
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil
@@ -526,25 +538,4 @@ func (e *Endpoint) waitAcked(ctx context.Context, want craft.Seq, d time.Duratio
 		}
 	}
 	return nil
-}
-
-// Wait handles arriving segments for d (or until the peer closes or
-// resets, when untilFIN), ACKing data as a receiver does.
-func (e *Endpoint) Wait(ctx context.Context, d time.Duration, untilFIN bool) error {
-	deadline := time.Now().Add(d)
-	for {
-		if untilFIN && (e.peerFINKnown || e.State == Closed) {
-			return nil
-		}
-		ev, err := e.nextUntil(ctx, deadline)
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := e.handle(ev, false); err != nil {
-			return err
-		}
-	}
 }

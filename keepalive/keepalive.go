@@ -243,23 +243,19 @@ func Observe(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	if len(res.Peer) > 0 {
+		// Silent: the gaps are the peer's interval between unanswered
+		// probes. Answering: the gaps are its idle time again (the longer
+		// of idle and interval on Linux).
 		res.IdleMs = res.Peer[0].AtMs
-		if cfg.Silent {
-			res.Count = len(res.Peer)
-			if len(res.Peer) > 1 {
-				sum := 0.0
-				for _, p := range res.Peer[1:] {
-					sum += p.GapMs
-				}
-				res.IntervalMs = round3(sum / float64(len(res.Peer)-1))
-			}
-		} else if len(res.Peer) > 1 {
-			// After an answer the peer waits the idle time again.
+		if len(res.Peer) > 1 {
 			sum := 0.0
 			for _, p := range res.Peer[1:] {
 				sum += p.GapMs
 			}
 			res.IntervalMs = round3(sum / float64(len(res.Peer)-1))
+		}
+		if cfg.Silent {
+			res.Count = len(res.Peer)
 		}
 	}
 	if cfg.Silent && !res.GaveUp {

@@ -128,13 +128,7 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	var rtts []time.Duration
 	var worst = exitOK
 	for i := 0; i < *count; i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(*interval):
-			}
-		}
-		if ctx.Err() != nil {
+		if i > 0 && !pause(ctx, *interval) {
 			break
 		}
 		c := cfg

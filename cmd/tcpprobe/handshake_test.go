@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -202,20 +200,7 @@ func TestHandshakeLoopback(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() { io.Copy(c, c); c.Close() }()
-			}
-		}()
+		ln := echoServer(t, addr)
 		res := hsJSON(t, exitOK, "--data", "ping", "--time-wait", "100ms", ln.Addr().String())
 		if res.ReceivedText != "ping" || res.Iface != "lo" {
 			t.Errorf("%s: received %q via %s, failed %v", addr, res.ReceivedText, res.Iface, failedRules(res))

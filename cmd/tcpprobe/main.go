@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -188,4 +189,16 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		return usageErr("%v", err)
 	}
 	return nil
+}
+
+// pause waits d; it reports false when ctx ended first (Ctrl-C).
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

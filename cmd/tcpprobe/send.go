@@ -110,13 +110,7 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	answered, sent := 0, 0
 	for i := 0; i < *count; i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(*interval):
-			}
-		}
-		if ctx.Err() != nil {
+		if i > 0 && !pause(ctx, *interval) {
 			break
 		}
 		res, rtt, err := sendOne(ctx, sess, &o, i+1, *timeout)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -69,11 +68,7 @@ func TestSendLoopback(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
+		ln := echoServer(t, addr)
 		r := tcpprobe(t, "send", "--guard", "-c", "2", "-i", "50ms", ln.Addr().String())
 		if r.code != exitOK || strings.Count(r.stdout, "SYN,ACK") != 1 || !strings.Contains(r.stdout, "2 sent, 2 answered") {
 			t.Errorf("%s: exit %d\n%s%s", addr, r.code, r.stdout, r.stderr)
