@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type Config struct {
 	// IgnoreChecksums analyzes segments with bad checksums like any other
 	// (Zeek's -C; for captures taken with checksum offload).
 	IgnoreChecksums bool
+	// Progress, when set, is called about every 64 Ki frames from the
+	// reading goroutine with the frames read so far.
+	Progress func(frames int64)
 	// Filter, when set, drops frames it does not match.
 	Filter func(data []byte, linkType int) bool
 }
@@ -201,9 +205,14 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 	var frameNum int64
 	raw, _ := src.(rawSource)
 	for {
-		if frameNum&0xffff == 0 && ctx.Err() != nil {
-			readErr = ctx.Err()
-			break
+		if frameNum&0xffff == 0 {
+			if ctx.Err() != nil {
+				readErr = ctx.Err()
+				break
+			}
+			if a.cfg.Progress != nil && frameNum > 0 {
+				a.cfg.Progress(frameNum)
+			}
 		}
 		var data []byte
 		var ts int64
@@ -282,16 +291,48 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 }
 
 // ReadFiles analyzes each file in turn ("-" is standard input), as one
-// capture: connections spanning files are joined.
+// capture: connections spanning files are joined. progress, when not nil,
+// receives the bytes read and the total size.
 func (a *Analyzer) ReadFiles(ctx context.Context, paths []string, emit func(*Conn)) (*Stats, error) {
+	return a.ReadFilesProgress(ctx, paths, emit, nil)
+}
+
+// ReadFilesProgress is ReadFiles with a progress callback (bytes read of
+// total), called with Config.Progress's rhythm.
+func (a *Analyzer) ReadFilesProgress(ctx context.Context, paths []string, emit func(*Conn), progress func(read, total int64)) (*Stats, error) {
 	ms := &multiSource{paths: paths}
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			ms.total += fi.Size()
+		}
+	}
 	defer ms.close()
+	if progress != nil {
+		prev := a.cfg.Progress
+		a.cfg.Progress = func(n int64) {
+			if prev != nil {
+				prev(n)
+			}
+			progress(ms.read(), ms.total)
+		}
+		defer func() { a.cfg.Progress = prev }()
+	}
 	return a.Run(ctx, ms, emit)
 }
 
 type multiSource struct {
 	paths []string
 	cur   *capture.FileReader
+	done  int64 // bytes of the files finished
+	total int64
+}
+
+func (m *multiSource) read() int64 {
+	if m.cur == nil {
+		return m.done
+	}
+	n, _ := m.cur.Progress()
+	return m.done + n
 }
 
 func (m *multiSource) Next() (capture.Frame, error) {
@@ -330,6 +371,8 @@ func (m *multiSource) NextRaw() ([]byte, int64, int, error) {
 		}
 		d, ts, link, err := m.cur.NextRaw()
 		if errors.Is(err, io.EOF) {
+			_, size := m.cur.Progress()
+			m.done += size
 			m.cur.Close()
 			m.cur = nil
 			continue

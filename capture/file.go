@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -30,6 +31,20 @@ type FileReader struct {
 	closer io.Closer
 	link   int
 	name   string
+	read   *countingReader
+	size   int64
+}
+
+// countingReader counts the bytes read from a file, for progress reports.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // ErrFormat means the input is not a pcap or pcapng file.
@@ -47,19 +62,24 @@ const (
 func OpenFile(path string) (*FileReader, error) {
 	var f io.ReadCloser = os.Stdin
 	name := "standard input"
+	var size int64
 	if path != "-" {
-		var err error
-		if f, err = os.Open(path); err != nil {
+		file, err := os.Open(path)
+		if err != nil {
 			return nil, err
 		}
-		name = path
+		if fi, err := file.Stat(); err == nil {
+			size = fi.Size()
+		}
+		f, name = file, path
 	}
-	r, err := NewFileReader(f, name)
+	cr := &countingReader{r: f}
+	r, err := NewFileReader(cr, name)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	r.closer = f
+	r.closer, r.read, r.size = f, cr, size
 	return r, nil
 }
 
@@ -147,6 +167,15 @@ func (r *FileReader) NextRaw() ([]byte, int64, int, error) {
 		return nil, 0, 0, err
 	}
 	return f.Data, f.Time.UnixNano(), f.LinkType, nil
+}
+
+// Progress returns how many bytes of the file were read and its size (0
+// when unknown, as for standard input). Safe to call from any goroutine.
+func (r *FileReader) Progress() (read, size int64) {
+	if r.read == nil {
+		return 0, 0
+	}
+	return r.read.n.Load(), r.size
 }
 
 // Close closes the underlying file.

@@ -114,7 +114,16 @@ completeness bits.`, stdout)
 	if *iface != "" {
 		st, err = analyzeLive(ctx, a, *iface, *duration, emit)
 	} else {
-		st, err = a.ReadFiles(ctx, fs.Args(), emit)
+		var progress func(read, total int64)
+		if isTerminal(os.Stderr) {
+			progress = func(read, total int64) {
+				if total > 0 {
+					fmt.Fprintf(os.Stderr, "\r%3.0f%%  %d of %d MB  ", 100*float64(read)/float64(total), read>>20, total>>20)
+				}
+			}
+			defer fmt.Fprint(os.Stderr, "\r\033[K")
+		}
+		st, err = a.ReadFilesProgress(ctx, fs.Args(), emit, progress)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return withCode(exitUsage, err)

@@ -3,13 +3,19 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"io"
+	"net"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcpprobe/tcpprobe/analyze"
 	"github.com/tcpprobe/tcpprobe/internal/testpaths"
+	"github.com/tcpprobe/tcpprobe/lab"
 )
 
 func TestAnalyzeCommand(t *testing.T) {
@@ -77,5 +83,36 @@ func TestAnalyzeBadInput(t *testing.T) {
 		if r := tcpprobe(t, args...); r.code != exitUsage || r.stderr == "" {
 			t.Errorf("%v: exit %d %q", args, r.code, r.stderr)
 		}
+	}
+}
+
+// TestAnalyzeLive analyzes a live capture on a lab interface while a real
+// connection runs.
+func TestAnalyzeLive(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Config{Name: "anlive", Subnet: 43})
+	cmd := exec.Command(bin, "analyze", "--json", "-i", l.HostIface, "--duration", "2s")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the capture is open
+	c, err := net.Dial("tcp", netip.AddrPortFrom(l.Target4, lab.PortEcho).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("live"))
+	io.ReadFull(c, make([]byte, 4))
+	c.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("analyze -i: %v", err)
+	}
+	var conn analyze.Conn
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out.String())), &conn); err != nil {
+		t.Fatalf("%v: %q", err, out.String())
+	}
+	if conn.ConnState != "SF" || conn.Handshake != analyze.HSComplete || conn.OrigBytes != 4 || conn.RespBytes != 4 {
+		t.Errorf("live connection: %+v", conn)
 	}
 }
