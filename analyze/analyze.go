@@ -163,7 +163,7 @@ type batch struct {
 }
 
 // Run reads every frame from src, analyzes it and calls emit (from one
-// goroutine at a time) with every connection as it is finished. It
+// goroutine, not the caller's) with every connection as it is finished. It
 // returns when src is exhausted or ctx ends, after flushing every
 // connection still open.
 func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stats, error) {
@@ -171,12 +171,18 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 	work := make([]chan *batch, n)
 	free := make([]chan *batch, n)
 	workers := make([]*worker, n)
-	var emitMu sync.Mutex
-	safeEmit := func(c *Conn) {
-		emitMu.Lock()
-		defer emitMu.Unlock()
-		emit(c)
-	}
+	// Finished connections go to one emitting goroutine, so that
+	// formatting output (JSON, tables) runs beside the analysis instead of
+	// stalling the workers.
+	results := make(chan *Conn, 4096)
+	emitted := make(chan struct{})
+	go func() {
+		defer close(emitted)
+		for c := range results {
+			emit(c)
+		}
+	}()
+	safeEmit := func(c *Conn) { results <- c }
 	var wg sync.WaitGroup
 	for i := range n {
 		work[i] = make(chan *batch, batchesPer)
@@ -272,6 +278,8 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 		close(work[i])
 	}
 	wg.Wait()
+	close(results)
+	<-emitted
 	st.Frames = frameNum
 	for _, w := range workers {
 		st.TCP += w.st.TCP
@@ -399,6 +407,8 @@ type worker struct {
 	seen  int64
 	order int // connections started, for Stream
 	now   int64
+	free  []*conn // finished connections, reused: a conn is large
+	slab  []conn  // connections not yet handed out
 }
 
 func newWorker(cfg Config, emit func(*Conn)) *worker {
@@ -476,7 +486,15 @@ func (w *worker) start(k flowKey, pk *pkt) *conn {
 		w.st.Evicted++
 		w.finish(t)
 	}
-	c := new(conn)
+	var c *conn
+	if n := len(w.free); n > 0 {
+		c, w.free = w.free[n-1], w.free[:n-1]
+	} else {
+		if len(w.slab) == 0 {
+			w.slab = make([]conn, 64) // one allocation for many connections
+		}
+		c, w.slab = &w.slab[0], w.slab[1:]
+	}
 	w.order++
 	c.init(k, pk, w.cfg.Stream > 0 && w.order == w.cfg.Stream)
 	w.flows[k] = c
@@ -540,6 +558,9 @@ func (w *worker) finish(c *conn) {
 		}
 	}
 	w.emit(out)
+	if len(w.free) < 1024 {
+		w.free = append(w.free, c)
+	}
 }
 
 func (w *worker) flushAll() {

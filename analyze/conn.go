@@ -91,7 +91,9 @@ const (
 )
 
 func (c *conn) init(k flowKey, pk *pkt, stream bool) {
-	*c = conn{key: k, stream: stream}
+	// A reused conn keeps its tracker's slices (Init empties them).
+	tr := c.tr
+	*c = conn{key: k, stream: stream, tr: tr}
 	c.tr.Init(handshake.TrackerConfig{Record: stream, Transitions: true})
 	t := &pk.p.TCP
 	src := pk.fromSrc

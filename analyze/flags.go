@@ -75,7 +75,8 @@ func (c *Counts) Merge(o *Counts) {
 
 // MarshalJSON writes the counts as an object keyed by flag name.
 func (c Counts) MarshalJSON() ([]byte, error) {
-	b := []byte{'{'}
+	b := make([]byte, 1, 400)
+	b[0] = '{'
 	for i, v := range c {
 		if i > 0 {
 			b = append(b, ',')
