@@ -29,6 +29,8 @@ run() { # label, probes, open-port counter command, command...
 echo "full 65535-port SYN scan of $T (5 open: 7 9 13 19 7200), rate $RATE"
 run "tcpprobe scan" 65535 "grep -c '\"state\":\"open\"'" \
   bin/tcpprobe scan --json -p - --rate "$RATE" --retries 0 --wait 500ms $T
+run "tcpprobe scan (--rate 1000000)" 65535 "grep -c '\"state\":\"open\"'" \
+  bin/tcpprobe scan --json -p - --rate 1000000 --retries 0 --wait 200ms $T
 if command -v masscan >/dev/null; then
   run "masscan" 65535 "grep -c 'open tcp'" \
     masscan -p1-65535 --rate "$RATE" --wait 1 -e $IF --router-mac "$GW_MAC" $T -oL /dev/stdout
