@@ -18,7 +18,7 @@ tp=bin/tcpprobe
 tmp=$(mktemp -d)
 cleanup() {
   $tp lab down --name bench --subnet 201 >/dev/null 2>&1 || true
-  [ -n "${socat_pid:-}" ] && kill "$socat_pid" 2>/dev/null || true
+  [ -n "${nginx_pid:-}" ] && kill "$nginx_pid" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -34,9 +34,17 @@ done | sort -n | awk '{a[NR]=$1} END {printf "min %.2f  median %.2f  max %.2f ms
 
 echo "== $N probes on loopback"
 port=18080
-socat TCP-LISTEN:$port,fork,reuseaddr,bind=127.0.0.1 EXEC:cat >/dev/null 2>&1 &
-socat_pid=$!
-sleep 0.3
+# An event-driven server (nginx), so the peer keeps up: a forking one
+# (socat fork) drops SYNs once its accept queue overflows.
+cat > "$tmp/nginx.conf" <<NGINX
+daemon off; master_process off; pid $tmp/nginx.pid; error_log stderr;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp; uwsgi_temp_path $tmp; scgi_temp_path $tmp;
+  server { listen 127.0.0.1:$port backlog=4096; return 200 "ok\n"; } }
+NGINX
+nginx -p "$tmp" -c "$tmp/nginx.conf" 2>/dev/null &
+nginx_pid=$!
+sleep 0.5
 rate() { # label, command...
   local label=$1; shift
   local s e

@@ -98,6 +98,32 @@ func (g *Guard) DropRST(local, remote netip.AddrPort) error {
 	return nil
 }
 
+// Allow removes the rule for local→remote: our kernel may reset that flow
+// again. Sessions that serve many connections call it for the old one.
+func (g *Guard) Allow(local, remote netip.AddrPort) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	key := [2]netip.AddrPort{local, remote}
+	if _, ok := g.rules[key]; !ok || g.closed {
+		return nil
+	}
+	delete(g.rules, key)
+	rules, err := g.conn.GetRules(g.table, g.chain)
+	if err != nil {
+		return fmt.Errorf("list nftables rules: %w", err)
+	}
+	want := rstRuleExprs(local, remote)
+	for _, r := range rules {
+		if sameMatch(r.Exprs, want) {
+			if err := g.conn.DelRule(r); err != nil {
+				return err
+			}
+			return g.conn.Flush()
+		}
+	}
+	return nil
+}
+
 // DropRSTFrom drops every outgoing RST from local, to any peer (for scans,
 // whose peers are many).
 func (g *Guard) DropRSTFrom(local netip.AddrPort) error {

@@ -27,6 +27,9 @@ func (*Guard) Table() string { return "" }
 // DropRST is not supported on this platform.
 func (*Guard) DropRST(netip.AddrPort, netip.AddrPort) error { return errUnsupported }
 
+// Allow does nothing on this platform.
+func (*Guard) Allow(netip.AddrPort, netip.AddrPort) error { return nil }
+
 // DropRSTFrom is not supported on this platform.
 func (*Guard) DropRSTFrom(netip.AddrPort) error { return errUnsupported }
 

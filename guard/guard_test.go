@@ -119,6 +119,18 @@ func TestTableLifecycle(t *testing.T) {
 			t.Errorf("nft list table lacks %q:\n%s", want, out)
 		}
 	}
+	// A second rule, then Allow removes it again.
+	l2 := netip.MustParseAddrPort("198.18.0.1:40001")
+	if err := g.DropRST(l2, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Allow(l2, r); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = ns.Output("nft", "list", "table", "inet", g.Table())
+	if strings.Contains(out, "40001") || !strings.Contains(out, "40000") {
+		t.Errorf("Allow removed the wrong rule:\n%s", out)
+	}
 	// An error on the way (mixed address families) leaves the guard usable
 	// and closable.
 	if err := g.DropRST(l, netip.MustParseAddrPort("[2001:db8::2]:80")); err == nil {

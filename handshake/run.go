@@ -86,11 +86,23 @@ type TransitionJSON struct {
 // life as cfg says and returns the result with every rule's verdict. An
 // error means the probe itself could not run (privilege, route, capture).
 func Run(ctx context.Context, cfg RunConfig) (*Result, error) {
-	sess, err := wire.Open(wire.Config{Remote: cfg.Target, SrcPort: cfg.SrcPort, Guard: true, Record: true})
+	sess, err := OpenSession(cfg, false)
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
+	return RunOn(ctx, sess, cfg)
+}
+
+// OpenSession opens the wire session Run uses; reusable sessions serve
+// many connections in a row (RunOn after sess.Rebind).
+func OpenSession(cfg RunConfig, reusable bool) (*wire.Session, error) {
+	return wire.Open(wire.Config{Remote: cfg.Target, SrcPort: cfg.SrcPort, Guard: true, Record: true, Reusable: reusable})
+}
+
+// RunOn is Run over an open session.
+func RunOn(ctx context.Context, sess *wire.Session, cfg RunConfig) (*Result, error) {
+	var err error
 	if cfg.Endpoint.SYNOptions == nil && cfg.SYNPreset != "" {
 		mss := mssFor(sess.Route.Iface, cfg.Target.Addr().Is6())
 		if cfg.Endpoint.SYNOptions, err = SYNPreset(cfg.SYNPreset, mss); err != nil {

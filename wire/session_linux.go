@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/capture"
@@ -53,7 +54,10 @@ type Session struct {
 	record  bool
 	frames  []capture.Frame
 	readErr error
+	flow    atomic.Pointer[flow] // the 4-tuple the reader delivers
 }
+
+type flow struct{ local, remote netip.AddrPort }
 
 // Open sets up the session: route, port, guard, capture and raw socket,
 // in that order, undoing what was done on error.
@@ -87,7 +91,12 @@ func Open(cfg Config) (s *Session, err error) {
 			return s, err
 		}
 	}
-	if s.live, err = capture.OpenLive(rt.Iface, capture.ProbeFilter(s.Local, s.Remote)); err != nil {
+	filterLocal := s.Local
+	if cfg.Reusable {
+		filterLocal = netip.AddrPortFrom(s.Local.Addr(), 0)
+	}
+	s.flow.Store(&flow{s.Local, s.Remote})
+	if s.live, err = capture.OpenLive(rt.Iface, capture.ProbeFilter(filterLocal, s.Remote)); err != nil {
 		return s, err
 	}
 	if s.sender, err = inject.NewSender(remote.Addr().Is6()); err != nil {
@@ -120,7 +129,8 @@ func (s *Session) read(ctx context.Context) {
 		if ev.Pkt.Decode(ev.Raw) != nil {
 			continue
 		}
-		dir, ok := FlowMatches(&ev.Pkt, s.Local, s.Remote)
+		fl := s.flow.Load()
+		dir, ok := FlowMatches(&ev.Pkt, fl.local, fl.remote)
 		if !ok {
 			continue
 		}
@@ -135,6 +145,44 @@ func (s *Session) read(ctx context.Context) {
 		default: // a consumer that stopped reading loses events, not the reader
 		}
 	}
+}
+
+// Rebind moves a Reusable session to a new source port: a new reservation
+// and guard rule; the capture and the raw socket stay. Events and recorded
+// frames of the old port are dropped.
+func (s *Session) Rebind() error {
+	res, err := inject.ReservePort(s.Local.Addr(), 0)
+	if err != nil {
+		return err
+	}
+	local := netip.AddrPortFrom(s.Local.Addr(), res.Port)
+	if s.guard != nil {
+		if err := s.guard.DropRST(local, s.Remote); err != nil {
+			res.Close()
+			return err
+		}
+	}
+	if s.guard != nil {
+		if err := s.guard.Allow(s.Local, s.Remote); err != nil {
+			res.Close()
+			return err
+		}
+	}
+	s.res.Close()
+	s.res, s.Local = res, local
+	s.flow.Store(&flow{local, s.Remote})
+	for {
+		select {
+		case <-s.events:
+			continue
+		default:
+		}
+		break
+	}
+	s.recMu.Lock()
+	s.frames = s.frames[:0]
+	s.recMu.Unlock()
+	return nil
 }
 
 // Send fills in the addresses and ports of seg (when zero) and puts it on

@@ -56,3 +56,6 @@ func (*Session) Close() {}
 
 // CheckLabOnly allows everything on this platform (nothing is sent).
 func CheckLabOnly(inject.Route) error { return nil }
+
+// Rebind is not supported on this platform.
+func (*Session) Rebind() error { return errUnsupported }

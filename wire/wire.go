@@ -46,6 +46,10 @@ type Config struct {
 	Guard bool
 	// Record keeps every captured frame for WritePcap.
 	Record bool
+	// Reusable captures every local port towards Remote, so that Rebind can
+	// move the session to a new source port without a new capture, guard
+	// table or raw socket (for many connections in a row).
+	Reusable bool
 }
 
 // FlowMatches reports whether p belongs to the flow local<->remote: a TCP

@@ -127,6 +127,13 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 
 	var rtts []time.Duration
 	var worst = exitOK
+	// One session serves every connection: a new source port each time,
+	// the same capture, guard table and raw socket.
+	sess, err := handshake.OpenSession(cfg, *count > 1)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
 	for i := 0; i < *count; i++ {
 		if i > 0 && !pause(ctx, *interval) {
 			break
@@ -137,10 +144,12 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		} else {
 			c.Write = *write
 		}
-		if *count > 1 {
-			c.SrcPort = 0
+		if i > 0 {
+			if err := sess.Rebind(); err != nil {
+				return err
+			}
 		}
-		res, err := handshake.Run(ctx, c)
+		res, err := handshake.RunOn(ctx, sess, c)
 		if res == nil {
 			return err
 		}
