@@ -21,6 +21,7 @@ type Config struct {
 	Workers     int           // flow-table shards, one goroutine each (default 2)
 	MaxFlows    int           // live connections kept per worker before the least recently used is flushed (default 50000)
 	IdleTimeout time.Duration // a connection idle this long (capture time) is flushed (default 5m, Zeek's tcp_inactivity_timeout)
+	CloseDelay  time.Duration // a closed (FIN both ways, or RST) connection is flushed this long after (default 5s, Zeek's tcp_close_delay)
 	// Stream, when > 0, records every segment of the connection with that
 	// number (1-based, in order of first packet) for a ladder. Use one
 	// worker for stable numbering.
@@ -127,6 +128,9 @@ func New(cfg Config) *Analyzer {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
+	}
+	if cfg.CloseDelay <= 0 {
+		cfg.CloseDelay = 5 * time.Second
 	}
 	return &Analyzer{cfg: cfg}
 }
@@ -395,6 +399,12 @@ func (m *multiSource) close() {
 	}
 }
 
+type closedConn struct {
+	c   *conn
+	gen uint32
+	at  int64
+}
+
 // worker owns one shard of the flow table.
 type worker struct {
 	cfg   Config
@@ -409,6 +419,9 @@ type worker struct {
 	now   int64
 	free  []*conn // finished connections, reused: a conn is large
 	slab  []conn  // connections not yet handed out
+	// closedQ lists connections in the order they closed, to flush them
+	// CloseDelay later (gen tells a reused conn from the one queued).
+	closedQ []closedConn
 }
 
 func newWorker(cfg Config, emit func(*Conn)) *worker {
@@ -465,7 +478,11 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	} else {
 		w.touch(c)
 	}
+	wasClosed := c.closed
 	f := c.observe(&pk)
+	if c.closed && !wasClosed {
+		w.closedQ = append(w.closedQ, closedConn{c, c.gen, ts})
+	}
 	if c.reused && c.pkts[0]+c.pkts[1] == 1 {
 		f |= FlagPortReuse
 		c.counts.add(FlagPortReuse)
@@ -536,8 +553,18 @@ func (w *worker) touch(c *conn) {
 	w.pushFront(c)
 }
 
-// expire flushes connections idle longer than the timeout (capture time).
+// expire flushes connections idle longer than the timeout, and closed
+// ones older than the close delay (capture time).
 func (w *worker) expire() {
+	closeLimit := w.now - int64(w.cfg.CloseDelay)
+	n := 0
+	for ; n < len(w.closedQ) && w.closedQ[n].at < closeLimit; n++ {
+		q := w.closedQ[n]
+		if q.c.gen == q.gen && q.c.closed && !q.c.done && q.c.last < closeLimit {
+			w.finish(q.c)
+		}
+	}
+	w.closedQ = append(w.closedQ[:0], w.closedQ[n:]...)
 	limit := w.now - int64(w.cfg.IdleTimeout)
 	for w.tail != nil && w.tail.last < limit {
 		w.st.Expired++
@@ -546,6 +573,7 @@ func (w *worker) expire() {
 }
 
 func (w *worker) finish(c *conn) {
+	c.done = true
 	w.unlink(c)
 	if w.flows[c.key] == c {
 		delete(w.flows, c.key)

@@ -68,6 +68,8 @@ type conn struct {
 	closed     bool // both FINs or a RST seen: a new SYN starts a new connection
 	prev, next *conn
 	stream     bool // record segments for a ladder
+	gen        uint32
+	done       bool // finished and handed back
 }
 
 // pkt is one decoded TCP packet handed to a connection.
@@ -92,8 +94,8 @@ const (
 
 func (c *conn) init(k flowKey, pk *pkt, stream bool) {
 	// A reused conn keeps its tracker's slices (Init empties them).
-	tr := c.tr
-	*c = conn{key: k, stream: stream, tr: tr}
+	tr, gen := c.tr, c.gen+1
+	*c = conn{key: k, stream: stream, tr: tr, gen: gen}
 	c.tr.Init(handshake.TrackerConfig{Record: stream, Transitions: true})
 	t := &pk.p.TCP
 	src := pk.fromSrc
