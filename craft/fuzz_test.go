@@ -175,3 +175,15 @@ func FuzzIPOffset(f *testing.F) {
 		}
 	})
 }
+
+// FuzzChecksum compares the word-wise checksum with the 16-bit definition.
+func FuzzChecksum(f *testing.F) {
+	f.Add(synV4)
+	f.Add([]byte{0xff, 0xff, 0xff})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := fold(sum(0, b)), sum16(b); got != want && !(got == 0xffff && want == 0) && !(got == 0 && want == 0xffff) {
+			t.Fatalf("sum %#x, 16-bit sum %#x", got, want)
+		}
+	})
+}
