@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tcpprobe/tcpprobe/internal/netns"
 )
 
 // bin is the tcpprobe binary built once for the end-to-end tests.
@@ -128,4 +130,43 @@ func echoServer(t *testing.T, addr string) net.Listener {
 		}
 	}()
 	return ln
+}
+
+// TestNoPrivilege runs tcpprobe without any capability: it must name the
+// one it lacks and exit with code 4.
+func TestNoPrivilege(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv not installed")
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", bin, "send", "127.0.0.1:1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitPrivilege || !strings.Contains(stderr.String(), "missing CAP_") || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+		t.Errorf("unprivileged send: %v, stderr %q", err, stderr.String())
+	}
+}
+
+// TestNoRoute probes from a namespace without routes: a clear error and
+// exit code 3.
+func TestNoRoute(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	ns, err := netns.Create("tpnoroute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Delete() })
+	cmd := ns.Command(bin, "send", "198.18.99.2:7")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitNoAnswer || !strings.Contains(stderr.String(), "no route") {
+		t.Errorf("send without a route: %v, stderr %q", err, stderr.String())
+	}
 }
