@@ -417,6 +417,7 @@ type worker struct {
 	seen  int64
 	order int // connections started, for Stream
 	now   int64
+	cache [64]*conn
 	free  []*conn // finished connections, reused: a conn is large
 	slab  []conn  // connections not yet handed out
 	// closedQ lists connections in the order they closed, to flush them
@@ -453,7 +454,6 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	w.now = ts
 	src := netip.AddrPortFrom(p.Src(), p.TCP.SrcPort)
 	dst := netip.AddrPortFrom(p.Dst(), p.TCP.DstPort)
-	k := keyOf(src, dst)
 	pk := pkt{num: num, ts: ts, p: p, ipLen: len(ip), fromSrc: src}
 	if p.Version == 4 {
 		pk.ipLen = int(p.IPv4.TotalLen)
@@ -464,7 +464,17 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	if pk.badSum {
 		w.st.BadChecksum++
 	}
-	c := w.flows[k]
+	// A small direct-mapped cache in front of the flow table: packets of
+	// one connection come in runs.
+	slot := &w.cache[int(src.Port()^dst.Port())&(len(w.cache)-1)]
+	c := *slot
+	var k flowKey
+	if c != nil && !c.done && (c.orig == src && c.resp == dst || c.orig == dst && c.resp == src) {
+		k = c.key
+	} else {
+		k = keyOf(src, dst)
+		c = w.flows[k]
+	}
 	if c != nil && c.closed && p.TCP.Flags&craft.SYN != 0 && p.TCP.Flags&craft.ACK == 0 && !pk.badSum &&
 		(!c.tr.Side[0].SawSYN || p.TCP.Seq != c.tr.Side[0].ISN) {
 		// A new SYN on a finished connection's ports: port reuse.
@@ -478,6 +488,7 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	} else {
 		w.touch(c)
 	}
+	*slot = c
 	wasClosed := c.closed
 	f := c.observe(&pk)
 	if c.closed && !wasClosed {
