@@ -19,7 +19,7 @@ import (
 // Config tunes an analysis.
 type Config struct {
 	Workers     int           // flow-table shards, one goroutine each (default 2)
-	MaxFlows    int           // live connections kept per worker before the least recently used is flushed (default 50000)
+	MaxFlows    int           // live connections kept per worker before the least recently used is flushed (default 16384)
 	IdleTimeout time.Duration // a connection idle this long (capture time) is flushed (default 5m, Zeek's tcp_inactivity_timeout)
 	CloseDelay  time.Duration // a closed (FIN both ways, or RST) connection is flushed this long after (default 5s, Zeek's tcp_close_delay)
 	// Stream, when > 0, records every segment of the connection with that
@@ -124,7 +124,7 @@ func New(cfg Config) *Analyzer {
 		cfg.Workers = 2
 	}
 	if cfg.MaxFlows <= 0 {
-		cfg.MaxFlows = 50000
+		cfg.MaxFlows = 16384
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute

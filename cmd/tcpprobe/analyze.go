@@ -1,6 +1,7 @@
 package main
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,7 +38,7 @@ completeness bits.`, stdout)
 	stream := fs.Int("stream", 0, "print the ladder of connection N (in order of first packet)")
 	out := fs.StringP("output", "o", "", "write the output to this file (atomically) instead of standard output")
 	workers := fs.Int("workers", runtime.NumCPU(), "analysis goroutines (flows are sharded by hash)")
-	maxFlows := fs.Int("max-flows", 50000, "open connections kept per worker before the least recently used is flushed")
+	maxFlows := fs.Int("max-flows", 16384, "open connections kept per worker before the least recently used is flushed")
 	idle := fs.Duration("idle-timeout", 5*time.Minute, "flush a connection idle this long (capture time)")
 	noSum := fs.BoolP("ignore-checksums", "C", false, "analyze segments with bad checksums like others (captures taken with checksum offload), as zeek -C")
 	if err := parse(fs, args); err != nil {
@@ -87,7 +88,11 @@ completeness bits.`, stdout)
 		defer atomicOut.abort()
 		w = atomicOut
 	}
-	var conns []*analyze.Conn
+	// The table keeps at most maxRows connections (the earliest are kept
+	// when there are more); the summary counts every connection.
+	const maxRows = 10000
+	var kept latestFirst
+	summary := newConnSummary()
 	var zw *analyze.ZeekWriter
 	enc := json.NewEncoder(w)
 	var streamConn *analyze.Conn
@@ -104,7 +109,13 @@ completeness bits.`, stdout)
 			}
 			zw.Write(c)
 		default:
-			conns = append(conns, c)
+			summary.add(c)
+			if len(kept) < maxRows {
+				heap.Push(&kept, c)
+			} else if kept[0].FirstPacket > c.FirstPacket {
+				kept[0] = c
+				heap.Fix(&kept, 0)
+			}
 		}
 	}
 	a := analyze.New(cfg)
@@ -138,6 +149,7 @@ completeness bits.`, stdout)
 			return err
 		}
 	case "table":
+		conns := []*analyze.Conn(kept)
 		sort.Slice(conns, func(i, j int) bool { return conns[i].FirstPacket < conns[j].FirstPacket })
 		if *stream > 0 {
 			if streamConn == nil {
@@ -146,8 +158,11 @@ completeness bits.`, stdout)
 			printStream(w, streamConn)
 		} else {
 			printConnTable(w, conns)
+			if summary.total > len(conns) {
+				fmt.Fprintf(w, "(%d more connections not listed: use --json or --format zeek for all)\n", summary.total-len(conns))
+			}
 		}
-		printAnalyzeSummary(w, st, conns, elapsed)
+		printAnalyzeSummary(w, st, summary, elapsed)
 	}
 	if atomicOut != nil {
 		if err := atomicOut.commit(); err != nil {
@@ -231,18 +246,44 @@ func printStream(w io.Writer, c *analyze.Conn) {
 	fmt.Fprintf(w, "\norig states: %s\nresp states: %s\n\n", strings.Join(c.OrigStates, " -> "), strings.Join(c.RespStates, " -> "))
 }
 
-func printAnalyzeSummary(w io.Writer, st *analyze.Stats, conns []*analyze.Conn, elapsed time.Duration) {
+// connSummary counts connections by outcome without keeping them.
+type connSummary struct {
+	total    int
+	outcomes map[string]int
+	states   map[string]int
+}
+
+func newConnSummary() *connSummary {
+	return &connSummary{outcomes: map[string]int{}, states: map[string]int{}}
+}
+
+func (s *connSummary) add(c *analyze.Conn) {
+	s.total++
+	s.outcomes[c.Handshake]++
+	s.states[c.ConnState]++
+}
+
+// latestFirst is a heap of connections with the one that began last on
+// top, so the table keeps the earliest ones.
+type latestFirst []*analyze.Conn
+
+func (h latestFirst) Len() int           { return len(h) }
+func (h latestFirst) Less(i, j int) bool { return h[i].FirstPacket > h[j].FirstPacket }
+func (h latestFirst) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *latestFirst) Push(x any)        { *h = append(*h, x.(*analyze.Conn)) }
+func (h *latestFirst) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+func printAnalyzeSummary(w io.Writer, st *analyze.Stats, sum *connSummary, elapsed time.Duration) {
 	fmt.Fprintf(w, "\n%s\n", st)
 	rate := float64(st.Frames) / elapsed.Seconds()
 	fmt.Fprintf(w, "analyzed in %v (%.0f packets/s)\n", elapsed.Round(time.Millisecond), rate)
-	outcomes := map[string]int{}
-	states := map[string]int{}
-	for _, c := range conns {
-		outcomes[c.Handshake]++
-		states[c.ConnState]++
-	}
-	fmt.Fprintf(w, "handshakes: %s\n", joinCounts(outcomes))
-	fmt.Fprintf(w, "zeek conn_state: %s\n", joinCounts(states))
+	fmt.Fprintf(w, "handshakes: %s\n", joinCounts(sum.outcomes))
+	fmt.Fprintf(w, "zeek conn_state: %s\n", joinCounts(sum.states))
 	var an []string
 	for j := range analyze.NumFlags {
 		if n := st.Counts[j]; n > 0 {
