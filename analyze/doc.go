@@ -13,5 +13,5 @@
 // conn_state and history, and Wireshark's completeness bits.
 //
 //	a := analyze.New(analyze.Config{Workers: 2})
-//	err := a.ReadFile(ctx, "trace.pcap", func(c *analyze.Conn) { ... })
+//	stats, err := a.ReadFiles(ctx, []string{"trace.pcap"}, func(c *analyze.Conn) { ... })
 package analyze

@@ -10,5 +10,5 @@
 //	var t handshake.Tracker
 //	t.Init(handshake.TrackerConfig{Record: true})
 //	for each segment s of the connection { t.Observe(&s) }
-//	for _, v := range t.Verdicts() { fmt.Println(v.Rule.ID, v.Result) }
+//	for _, v := range t.Verdicts() { fmt.Println(handshake.Rules[v.Rule].ID, v.Result) }
 package handshake
