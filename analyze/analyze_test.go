@@ -126,7 +126,7 @@ func TestFlowTableIsBounded(t *testing.T) {
 func TestIdleTimeoutFlushes(t *testing.T) {
 	r, _ := capture.NewFileReader(bytes.NewReader(synthPcap(t, 40000)), "synthetic")
 	var evicted, total int
-	a := New(Config{Workers: 1, IdleTimeout: time.Millisecond})
+	a := New(Config{Workers: 1, IdleTimeout: time.Millisecond, MaxFlows: 100000})
 	st, err := a.Run(context.Background(), r, func(c *Conn) {
 		total++
 		if c.Evicted {
