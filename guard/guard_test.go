@@ -77,7 +77,7 @@ func needRoot(t *testing.T) {
 func testNS(t *testing.T, name string) (*netns.NS, int) {
 	t.Helper()
 	needRoot(t)
-	ns, err := netns.Create(name)
+	ns, err := netns.Recreate(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func Up(cfg Config) (*Lab, error) {
 }
 
 func (l *Lab) up() error {
-	ns, err := netns.Create(l.NS.Name)
+	ns, err := netns.Recreate(l.NS.Name)
 	if err != nil {
 		return err
 	}

@@ -156,7 +156,7 @@ func TestNoPrivilege(t *testing.T) {
 func TestNoRoute(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
-	ns, err := netns.Create("tpnoroute")
+	ns, err := netns.Recreate("tpnoroute")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,17 @@ func Create(name string) (*NS, error) {
 	return ns, nil
 }
 
+// Recreate deletes a namespace left by an earlier run (a crash, a killed
+// test) and creates it anew.
+func Recreate(name string) (*NS, error) {
+	if Exists(name) {
+		if err := (&NS{Name: name}).Delete(); err != nil {
+			return nil, err
+		}
+	}
+	return Create(name)
+}
+
 // Exists reports whether a namespace of that name exists.
 func Exists(name string) bool {
 	_, err := os.Stat(filepath.Join(Dir, name))
