@@ -100,16 +100,35 @@ func OpenSession(cfg RunConfig, reusable bool) (*wire.Session, error) {
 	return wire.Open(wire.Config{Remote: cfg.Target, SrcPort: cfg.SrcPort, Guard: true, Record: true, Reusable: reusable})
 }
 
+// ResolveSYNOptions turns cfg.SYNPreset into SYN options with the MSS of
+// the session's interface, once: callers running many connections on one
+// session call it before the first.
+func ResolveSYNOptions(cfg *RunConfig, sess *wire.Session) error {
+	if cfg.Endpoint.SYNOptions != nil || cfg.SYNPreset == "" {
+		return nil
+	}
+	opts, err := SYNPreset(cfg.SYNPreset, mssFor(sess.Route.Iface, cfg.Target.Addr().Is6()))
+	if err != nil {
+		return err
+	}
+	cfg.Endpoint.SYNOptions = opts
+	return nil
+}
+
+// NewEndpointFor prepares our side of a connection on sess as cfg says.
+func NewEndpointFor(sess *wire.Session, cfg RunConfig) (*Endpoint, error) {
+	if err := ResolveSYNOptions(&cfg, sess); err != nil {
+		return nil, err
+	}
+	return NewEndpoint(sess, cfg.Endpoint), nil
+}
+
 // RunOn is Run over an open session.
 func RunOn(ctx context.Context, sess *wire.Session, cfg RunConfig) (*Result, error) {
-	var err error
-	if cfg.Endpoint.SYNOptions == nil && cfg.SYNPreset != "" {
-		mss := mssFor(sess.Route.Iface, cfg.Target.Addr().Is6())
-		if cfg.Endpoint.SYNOptions, err = SYNPreset(cfg.SYNPreset, mss); err != nil {
-			return nil, err
-		}
+	e, err := NewEndpointFor(sess, cfg)
+	if err != nil {
+		return nil, err
 	}
-	e := NewEndpoint(sess, cfg.Endpoint)
 	res, err := drive(ctx, e, cfg)
 	// Let the capture deliver our last segments before the ladder and
 	// the pcap are made.

@@ -87,17 +87,15 @@ type Config struct {
 }
 
 func open(ctx context.Context, rc handshake.RunConfig) (*wire.Session, *handshake.Endpoint, handshake.Outcome, error) {
-	sess, err := wire.Open(wire.Config{Remote: rc.Target, SrcPort: rc.SrcPort, Guard: true, Record: rc.Write != ""})
+	sess, err := handshake.OpenSession(rc, false)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if rc.Endpoint.SYNOptions == nil && rc.SYNPreset != "" {
-		if rc.Endpoint.SYNOptions, err = handshake.SYNPreset(rc.SYNPreset, 1460); err != nil {
-			sess.Close()
-			return nil, nil, "", err
-		}
+	e, err := handshake.NewEndpointFor(sess, rc)
+	if err != nil {
+		sess.Close()
+		return nil, nil, "", err
 	}
-	e := handshake.NewEndpoint(sess, rc.Endpoint)
 	out, err := e.Open(ctx, handshake.OpenConfig{Data: rc.Data})
 	if err != nil {
 		sess.Close()
@@ -132,16 +130,30 @@ func finish(res *Result, e *handshake.Endpoint, sess *wire.Session, rc handshake
 // expected to be answered by an ACK with ack = SND.NXT and an unchanged
 // window, then closes.
 func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
-	res := &Result{Target: cfg.Target.Target.String(), Mode: "probe"}
+	return onConnection(ctx, cfg, "probe", func(res *Result, e *handshake.Endpoint) error {
+		return probe(ctx, cfg, res, e)
+	})
+}
+
+// onConnection opens a connection by hand for a check in mode, runs body
+// on it when it opened, and fills in the ladder, the rules and the pcap.
+func onConnection(ctx context.Context, cfg Config, mode string, body func(*Result, *handshake.Endpoint) error) (*Result, error) {
+	res := &Result{Target: cfg.Target.Target.String(), Mode: mode}
 	sess, e, out, err := open(ctx, cfg.Target)
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
 	res.Outcome = out
-	if out != handshake.Open {
-		return res, finish(res, e, sess, cfg.Target)
+	if out == handshake.Open {
+		if err := body(res, e); err != nil {
+			return res, err
+		}
 	}
+	return res, finish(res, e, sess, cfg.Target)
+}
+
+func probe(ctx context.Context, cfg Config, res *Result, e *handshake.Endpoint) error {
 	e.Tracker.SetKeepAliveIdle(cfg.Interval / 2)
 	// The window to compare with: the peer's last window after the
 	// handshake (a SYN-ACK's window is never scaled, later ones may be).
@@ -151,7 +163,7 @@ func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	for i := 1; i <= cfg.Count && ctx.Err() == nil; i++ {
 		if err := e.Wait(ctx, cfg.Interval, false); err != nil {
-			return res, err
+			return err
 		}
 		if e.State != handshake.Established {
 			res.Note = "connection left ESTABLISHED: " + e.State.String()
@@ -159,7 +171,7 @@ func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		p, err := e.SendKeepAlive(ctx, cfg.ProbeBytes, cfg.Timeout)
 		if err != nil {
-			return res, err
+			return err
 		}
 		pr := Probe{N: i, Seq: p.Seq, Bytes: cfg.ProbeBytes, Answered: p.Answered, Ack: p.Ack,
 			AckOK: p.Answered && p.Ack == uint32(e.SndNxt), WindowOK: p.Answered && (lastWin == 0 || p.Window == lastWin), RTTms: p.RTTms}
@@ -171,12 +183,10 @@ func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
 			res.Note = "probes less than 500 ms apart may go unanswered: Linux rate-limits ACKs to old segments (net.ipv4.tcp_invalid_ratelimit)"
 		}
 	}
-	cr, err := e.Close(ctx, cfg.Target.Close)
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := e.Close(ctx, cfg.Target.Close); err != nil && !errors.Is(err, context.Canceled) {
 		res.Note = err.Error()
 	}
-	_ = cr
-	return res, finish(res, e, sess, cfg.Target)
+	return nil
 }
 
 // Observe opens a connection, goes idle and records the peer's own
@@ -184,19 +194,16 @@ func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
 // answer) or, with cfg.Silent, unanswered like a crashed client (the
 // peer's interval and probe count, and its RST when it gives up).
 func Observe(ctx context.Context, cfg Config) (*Result, error) {
-	res := &Result{Target: cfg.Target.Target.String(), Mode: "observe"}
+	mode := "observe"
 	if cfg.Silent {
-		res.Mode = "observe-silent"
+		mode = "observe-silent"
 	}
-	sess, e, out, err := open(ctx, cfg.Target)
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Close()
-	res.Outcome = out
-	if out != handshake.Open {
-		return res, finish(res, e, sess, cfg.Target)
-	}
+	return onConnection(ctx, cfg, mode, func(res *Result, e *handshake.Endpoint) error {
+		return observe(ctx, cfg, res, e)
+	})
+}
+
+func observe(ctx context.Context, cfg Config, res *Result, e *handshake.Endpoint) error {
 	e.Drain(100 * time.Millisecond)
 	start := e.LastSent()
 	last := start
@@ -211,7 +218,7 @@ func Observe(ctx context.Context, cfg Config) (*Result, error) {
 			if errors.Is(err, context.DeadlineExceeded) {
 				break
 			}
-			return res, err
+			return err
 		}
 		if ev.Dir != wire.In || !ev.Pkt.HasTCP {
 			continue
@@ -225,7 +232,7 @@ func Observe(ctx context.Context, cfg Config) (*Result, error) {
 		isProbe := t.Seq == e.RcvNxt-1 && ev.Pkt.PayloadLen <= 1 && t.Flags&(craft.SYN|craft.FIN) == 0
 		if !isProbe {
 			if err := e.Handle(ev, cfg.Silent); err != nil {
-				return res, err
+				return err
 			}
 			continue
 		}
@@ -234,7 +241,7 @@ func Observe(ctx context.Context, cfg Config) (*Result, error) {
 		res.Peer = append(res.Peer, pp)
 		if !cfg.Silent {
 			if err := e.SendACK(); err != nil {
-				return res, err
+				return err
 			}
 			if len(res.Peer) >= wantAnswered {
 				res.StillUp = true
@@ -263,10 +270,9 @@ func Observe(ctx context.Context, cfg Config) (*Result, error) {
 		e.Tracker.KeepAliveGaveUp(handshake.Server, 0)
 	}
 	if !cfg.Silent && res.StillUp {
-		cr, _ := e.Close(ctx, cfg.Target.Close)
-		_ = cr
+		e.Close(ctx, cfg.Target.Close)
 	}
-	return res, finish(res, e, sess, cfg.Target)
+	return nil
 }
 
 // IdleSearch finds, by bisection between min and max, the longest idle

@@ -134,6 +134,9 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		return err
 	}
 	defer sess.Close()
+	if err := handshake.ResolveSYNOptions(&cfg, sess); err != nil {
+		return err
+	}
 	for i := 0; i < *count; i++ {
 		if i > 0 && !pause(ctx, *interval) {
 			break
@@ -287,9 +290,9 @@ func printHandshake(w io.Writer, r *handshake.Result, st report.Style) {
 		}
 	}
 	if failed == 0 {
-		line("verdict", "%s", st.Color2("32", "every applicable rule passed"))
+		line("verdict", "%s", st.Paint("32", "every applicable rule passed"))
 	} else {
-		line("verdict", "%s", st.Color2("1;31", fmt.Sprintf("%d rule(s) failed", failed)))
+		line("verdict", "%s", st.Paint("1;31", fmt.Sprintf("%d rule(s) failed", failed)))
 	}
 }
 
