@@ -80,14 +80,14 @@ func filteringICMP(a Answer) bool {
 // reason, as nmap reports them.
 func Classify(k Kind, sent craft.Flags, a Answer) (State, string) {
 	if a.ICMP {
-		reason := fmt.Sprintf("icmp-unreach type %d code %d", a.ICMPType, a.ICMPCode)
+		if !filteringICMP(a) {
+			// Other ICMP messages say nothing about the port: as no answer.
+			return Classify(k, sent, Answer{None: true})
+		}
 		if a.V6 {
-			reason = fmt.Sprintf("icmp6-unreach type %d code %d", a.ICMPType, a.ICMPCode)
+			return Filtered, fmt.Sprintf("icmp6-unreach type %d code %d", a.ICMPType, a.ICMPCode)
 		}
-		if filteringICMP(a) {
-			return Filtered, reason
-		}
-		return Filtered, reason
+		return Filtered, fmt.Sprintf("icmp-unreach type %d code %d", a.ICMPType, a.ICMPCode)
 	}
 	if k == KindCustom {
 		switch {

@@ -21,6 +21,8 @@ func TestClassify(t *testing.T) {
 		{KindSYN, Answer{ICMP: true, ICMPType: 3, ICMPCode: 3}, Filtered, 0, "icmp-unreach type 3 code 3"},
 		{KindSYN, Answer{ICMP: true, V6: true, ICMPType: 1, ICMPCode: 4}, Filtered, 0, "icmp6-unreach type 1 code 4"},
 		{KindFIN, Answer{None: true}, OpenFiltered, 0, "no-response"},
+		{KindFIN, Answer{ICMP: true, ICMPType: 3, ICMPCode: 13}, Filtered, 0, "icmp-unreach type 3 code 13"},
+		{KindFIN, Answer{ICMP: true, ICMPType: 3, ICMPCode: 4}, OpenFiltered, 0, "no-response"}, // fragmentation needed: not about the port
 		{KindNULL, Answer{Flags: craft.RST | craft.ACK}, Closed, 0, "reset"},
 		{KindXmas, Answer{None: true}, OpenFiltered, 0, "no-response"},
 		{KindACK, Answer{Flags: craft.RST}, Unfiltered, 0, "reset"},
