@@ -42,20 +42,6 @@ func fold(s uint32) uint16 {
 	return uint16(s)
 }
 
-// sum16 is the plain definition, 16 bits at a time; tests compare sum with it.
-func sum16(b []byte) uint16 {
-	var s uint32
-	for len(b) >= 2 {
-		s += uint32(binary.BigEndian.Uint16(b))
-		s = (s >> 16) + (s & 0xffff)
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	return fold(s)
-}
-
 // Checksum returns the Internet checksum (RFC 1071) of b.
 func Checksum(b []byte) uint16 { return ^fold(sum(0, b)) }
 

@@ -2,6 +2,7 @@ package craft
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 )
@@ -174,6 +175,20 @@ func FuzzIPOffset(f *testing.F) {
 			t.Fatalf("offset %d beyond %d bytes", off, len(b))
 		}
 	})
+}
+
+// sum16 is the plain definition, 16 bits at a time; tests compare sum with it.
+func sum16(b []byte) uint16 {
+	var s uint32
+	for len(b) >= 2 {
+		s += uint32(binary.BigEndian.Uint16(b))
+		s = (s >> 16) + (s & 0xffff)
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint32(b[0]) << 8
+	}
+	return fold(s)
 }
 
 // FuzzChecksum compares the word-wise checksum with the 16-bit definition.

@@ -371,7 +371,6 @@ func (e *Endpoint) handle(ev *wire.Event, noACK bool) error {
 	if len(payload) == 0 && !fin {
 		return nil
 	}
-	needACK := false
 	switch {
 	case t.Seq == e.RcvNxt:
 		e.accept(payload, fin)
@@ -387,19 +386,18 @@ func (e *Endpoint) handle(ev *wire.Event, noACK bool) error {
 				}
 			}
 		}
-		needACK = true
 	case t.Seq.After(e.RcvNxt):
 		e.ooo = append(e.ooo, oooSeg{seq: t.Seq, data: append([]byte(nil), payload...), fin: fin})
 		e.DupACKsSent++
-		needACK = true
 	default:
 		// Old data or a retransmitted FIN: ACK again (RFC 9293 3.10.7.4).
 		if fin && e.State == TimeWait && !noACK {
 			e.ReACKedFINs++
 		}
-		needACK = true
 	}
-	if needACK && !noACK {
+	// Every segment with data or FIN is acknowledged, in order or not
+	// (out of order: a duplicate ACK of what is in order).
+	if !noACK {
 		a := e.segment(craft.ACK, e.SndNxt, nil)
 		return e.send(&a)
 	}

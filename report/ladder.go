@@ -41,10 +41,8 @@ type Style struct {
 	Right    string
 }
 
-// Color2 wraps s in an ANSI colour when the style has colour on.
-func (st Style) Color2(code, s string) string { return st.paint(code, s) }
-
-func (st Style) paint(code, s string) string {
+// Paint wraps s in the ANSI colour code when the style has colour on.
+func (st Style) Paint(code, s string) string {
 	if !st.Color {
 		return s
 	}
@@ -97,9 +95,9 @@ func Ladder(w io.Writer, rows []Row, st Style) {
 			notes += "  (" + strings.Join(r.Notes, ", ") + ")"
 		}
 		if r.Dir == "out" {
-			arrow = st.paint("36", arrow)
+			arrow = st.Paint("36", arrow)
 		} else {
-			arrow = st.paint("33", arrow)
+			arrow = st.Paint("33", arrow)
 		}
 		fmt.Fprintf(w, "%4d %9.3f  %-13s %-64s %s%s\n", r.Num, r.TimeMs, r.Ours, arrow, r.Peer, notes)
 	}
@@ -111,9 +109,9 @@ func Rules(w io.Writer, vs []Verdict, st Style) {
 		res := v.Result
 		switch res {
 		case "pass":
-			res = st.paint("32", "pass")
+			res = st.Paint("32", "pass")
 		case "fail":
-			res = st.paint("1;31", "FAIL")
+			res = st.Paint("1;31", "FAIL")
 		}
 		ev := ""
 		if len(v.Evidence) > 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/netip"
@@ -25,15 +24,7 @@ import (
 // hsJSON runs 'tcpprobe handshake --json ARGS' and decodes the result.
 func hsJSON(t *testing.T, wantCode int, args ...string) handshake.Result {
 	t.Helper()
-	r := tcpprobe(t, append([]string{"handshake", "--json"}, args...)...)
-	if r.code != wantCode {
-		t.Fatalf("handshake %v: exit %d, want %d\n%.2000s%s", args, r.code, wantCode, r.stdout, r.stderr)
-	}
-	var res handshake.Result
-	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
-		t.Fatalf("json: %v\n%.400s", err, r.stdout)
-	}
-	return res
+	return jsonResult[handshake.Result](t, wantCode, "handshake", args...)
 }
 
 func rule(t *testing.T, res handshake.Result, id string) string {

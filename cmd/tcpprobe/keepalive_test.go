@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -12,17 +11,10 @@ import (
 	"github.com/tcpprobe/tcpprobe/lab"
 )
 
+// kaJSON runs 'tcpprobe keepalive --json ARGS' and decodes the result.
 func kaJSON(t *testing.T, wantCode int, args ...string) keepalive.Result {
 	t.Helper()
-	r := tcpprobe(t, append([]string{"keepalive", "--json"}, args...)...)
-	if r.code != wantCode {
-		t.Fatalf("keepalive %v: exit %d, want %d\n%.1500s%s", args, r.code, wantCode, r.stdout, r.stderr)
-	}
-	var res keepalive.Result
-	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
-		t.Fatalf("json: %v: %.300s", err, r.stdout)
-	}
-	return res
+	return jsonResult[keepalive.Result](t, wantCode, "keepalive", args...)
 }
 
 // near reports whether got is within 10% or 100 ms of want (milliseconds).

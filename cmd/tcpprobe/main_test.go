@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -169,4 +170,19 @@ func TestNoRoute(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != exitNoAnswer || !strings.Contains(stderr.String(), "no route") {
 		t.Errorf("send without a route: %v, stderr %q", err, stderr.String())
 	}
+}
+
+// jsonResult runs 'tcpprobe COMMAND --json ARGS', checks the exit code and
+// decodes the one JSON object it prints.
+func jsonResult[T any](t *testing.T, wantCode int, command string, args ...string) T {
+	t.Helper()
+	r := tcpprobe(t, append([]string{command, "--json"}, args...)...)
+	if r.code != wantCode {
+		t.Fatalf("%s %v: exit %d, want %d\n%.2000s%s", command, args, r.code, wantCode, r.stdout, r.stderr)
+	}
+	var res T
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("json: %v\n%.400s", err, r.stdout)
+	}
+	return res
 }
