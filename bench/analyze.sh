@@ -4,7 +4,7 @@
 # lossy bulk transfers over a 300-byte MTU veth, at least 2 million packets):
 #   tcpprobe analyze --json, tshark -q -z conv,tcp, tshark with TCP analysis
 #   fields, tcptrace -n. Packets per second and peak RSS for each.
-# Run as root: sudo bench/analyze.sh [PACKETS]
+# Run as root: bench/analyze.sh [PACKETS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

@@ -5,7 +5,7 @@
 #  2. connections per second on loopback: tcpprobe handshake -c N (a full
 #     handshake and RST per connection) and tcpprobe send -c N (SYN only),
 #     beside hping3 -S and nping --tcp probing the same port.
-# Run as root from the repository: sudo bench/handshake.sh [N]
+# Run as root from the repository: bench/handshake.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

@@ -2,7 +2,7 @@
 # Scan benchmark (issue 6), side by side in one run: a full 65535-port SYN
 # scan of one lab host over veth by tcpprobe, masscan, nmap and zmap, with
 # wall time, probes per second, CPU and how many of the 5 open ports each
-# found. Run as root: sudo bench/scan.sh [RATE]
+# found. Run as root: bench/scan.sh [RATE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

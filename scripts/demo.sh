@@ -2,7 +2,7 @@
 # The main job on the built-in local lab, no outside host needed: build
 # tcpprobe, bring the lab up (a target host in a network namespace with
 # real servers), probe it, and take the lab down again.
-# Run as root: sudo ./scripts/demo.sh
+# Run as root: ./scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: format, vet, unit and privileged lab tests (real
 # raw sockets, libpcap, network namespaces), every fuzz target briefly, and
-# a check that nothing was left behind. Run as root: sudo ./scripts/test.sh
+# a check that nothing was left behind. Run as root: ./scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
