@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/capture"
@@ -145,84 +146,154 @@ type rawSource interface {
 	NextRaw() (data []byte, ts int64, linkType int, err error)
 }
 
-// batchSize is how many frames go to a worker at once.
+// A worker takes frames in batches copied out of the source, or, for
+// classic pcap files, in chunks of whole records read straight from the
+// file that every worker walks, each picking the frames of its shard.
 const (
 	batchFrames = 512
 	arenaSize   = 512 << 10
 	batchesPer  = 8
+	chunkSize   = 1 << 20
+	chunks      = 6
 )
 
 type frameMeta struct {
-	num    int64
-	ts     int64
-	off    int32
-	n      int32
-	origIP int32 // IP length per the header is taken from the datagram; this is the captured length
+	num int64
+	ts  int64
+	off int32
+	n   int32
 }
 
 type batch struct {
 	meta  []frameMeta
 	arena []byte
-	end   bool
 }
 
-// Run reads every frame from src, analyzes it and calls emit (from one
-// goroutine, not the caller's) with every connection as it is finished. It
-// returns when src is exhausted or ctx ends, after flushing every
-// connection still open.
-func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stats, error) {
+type chunk struct {
+	buf  []byte
+	recs capture.Records
+	link int
+	base int64 // frames before this chunk's first
+	refs atomic.Int32
+}
+
+// job is a batch for one worker or a chunk shared by all.
+type job struct {
+	b *batch
+	c *chunk
+}
+
+// pipeline is one analysis: workers, their queues and the emitter.
+type pipeline struct {
+	a          *Analyzer
+	ctx        context.Context
+	work       []chan job
+	free       []chan *batch
+	freeChunks chan *chunk
+	workers    []*worker
+	cur        []*batch
+	wg         sync.WaitGroup
+	results    chan *Conn
+	emitted    chan struct{}
+	st         Stats
+	frames     int64
+}
+
+func (a *Analyzer) start(ctx context.Context, emit func(*Conn)) *pipeline {
 	n := a.cfg.Workers
-	work := make([]chan *batch, n)
-	free := make([]chan *batch, n)
-	workers := make([]*worker, n)
-	// Finished connections go to one emitting goroutine, so that
-	// formatting output (JSON, tables) runs beside the analysis instead of
-	// stalling the workers.
-	results := make(chan *Conn, 4096)
-	emitted := make(chan struct{})
+	p := &pipeline{a: a, ctx: ctx, work: make([]chan job, n), free: make([]chan *batch, n),
+		workers: make([]*worker, n), cur: make([]*batch, n),
+		// Finished connections go to one emitting goroutine, so that
+		// formatting output (JSON, tables) runs beside the analysis
+		// instead of stalling the workers.
+		results: make(chan *Conn, 4096), emitted: make(chan struct{})}
 	go func() {
-		defer close(emitted)
-		for c := range results {
+		defer close(p.emitted)
+		for c := range p.results {
 			emit(c)
 		}
 	}()
-	safeEmit := func(c *Conn) { results <- c }
-	var wg sync.WaitGroup
+	safeEmit := func(c *Conn) { p.results <- c }
 	for i := range n {
-		work[i] = make(chan *batch, batchesPer)
-		free[i] = make(chan *batch, batchesPer)
-		for range batchesPer {
-			free[i] <- &batch{meta: make([]frameMeta, 0, batchFrames), arena: make([]byte, 0, arenaSize)}
-		}
-		workers[i] = newWorker(a.cfg, safeEmit)
-		wg.Add(1)
-		go func(w *worker, in, out chan *batch) {
-			defer wg.Done()
-			for b := range in {
-				w.process(b)
-				b.meta, b.arena = b.meta[:0], b.arena[:0]
-				out <- b
+		p.work[i] = make(chan job, batchesPer+chunks)
+		p.free[i] = make(chan *batch, batchesPer)
+		w := newWorker(a.cfg, safeEmit)
+		w.id, w.of = i, n
+		p.workers[i] = w
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range p.work[i] {
+				if j.c != nil {
+					w.processChunk(j.c)
+					if j.c.refs.Add(-1) == 0 {
+						p.freeChunks <- j.c
+					}
+					continue
+				}
+				w.process(j.b)
+				j.b.meta, j.b.arena = j.b.meta[:0], j.b.arena[:0]
+				select {
+				case p.free[i] <- j.b:
+				default: // more batches than the pool keeps
+				}
 			}
 			w.flushAll()
-		}(workers[i], work[i], free[i])
+		}()
 	}
-	st := &Stats{}
-	cur := make([]*batch, n)
-	for i := range n {
-		cur[i] = <-free[i]
+	return p
+}
+
+// batchFor returns worker i's current batch, with room for an IP datagram
+// of n bytes.
+func (p *pipeline) batchFor(i, n int) *batch {
+	b := p.cur[i]
+	if b == nil {
+		select {
+		case b = <-p.free[i]:
+		default:
+			b = &batch{meta: make([]frameMeta, 0, batchFrames), arena: make([]byte, 0, arenaSize)}
+		}
+		p.cur[i] = b
 	}
-	var readErr error
-	var frameNum int64
+	if len(b.meta) == batchFrames || len(b.arena)+n > cap(b.arena) {
+		p.flushBatch(i)
+		return p.batchFor(i, n)
+	}
+	return b
+}
+
+func (p *pipeline) flushBatch(i int) {
+	if b := p.cur[i]; b != nil && len(b.meta) > 0 {
+		p.work[i] <- job{b: b}
+		p.cur[i] = nil
+	}
+}
+
+func (p *pipeline) progress() {
+	if p.a.cfg.Progress != nil && p.frames > 0 {
+		p.a.cfg.Progress(p.frames)
+	}
+}
+
+func (p *pipeline) stamp(first, last int64) {
+	if p.st.First == 0 {
+		p.st.First = first
+	}
+	p.st.Last = last
+}
+
+// feed reads every frame of src into batches.
+func (p *pipeline) feed(src Source) error {
+	cfg := &p.a.cfg
+	n := uint32(len(p.workers))
 	raw, _ := src.(rawSource)
 	for {
-		if frameNum&0xffff == 0 {
-			if ctx.Err() != nil {
-				readErr = ctx.Err()
-				break
+		if p.frames&0xffff == 0 {
+			if err := p.ctx.Err(); err != nil {
+				return err
 			}
-			if a.cfg.Progress != nil && frameNum > 0 {
-				a.cfg.Progress(frameNum)
-			}
+			p.progress()
 		}
 		var data []byte
 		var ts int64
@@ -236,58 +307,93 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 			data, ts, link = f.Data, f.Time.UnixNano(), f.LinkType
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
+			if errors.Is(err, io.EOF) {
+				return nil
 			}
-			break
+			return err
 		}
-		frameNum++
-		if st.First == 0 {
-			st.First = ts
-		}
-		st.Last = ts
-		if a.cfg.Filter != nil && !a.cfg.Filter(data, link) {
-			st.Filtered++
+		p.frames++
+		p.stamp(ts, ts)
+		if cfg.Filter != nil && !cfg.Filter(data, link) {
+			p.st.Filtered++
 			continue
 		}
 		off, err := craft.IPOffset(link, data)
 		if err != nil {
-			st.NonIP++
+			p.st.NonIP++
 			continue
 		}
 		ip := data[off:]
+		if len(ip) > arenaSize {
+			p.st.Skipped++
+			continue
+		}
 		h, ok := shardOf(ip)
 		if !ok {
 			h = 0 // rare cases (IPv6 extension headers, non-TCP) go to worker 0
 		}
-		i := int(h % uint32(n))
-		b := cur[i]
-		if len(b.meta) == batchFrames || len(b.arena)+len(ip) > cap(b.arena) {
-			work[i] <- b
-			b = <-free[i]
-			cur[i] = b
-		}
-		if len(ip) > cap(b.arena) {
-			st.Skipped++
-			continue
-		}
+		i := int(h % n)
+		b := p.batchFor(i, len(ip))
 		start := len(b.arena)
 		b.arena = append(b.arena, ip...)
-		b.meta = append(b.meta, frameMeta{num: frameNum, ts: ts, off: int32(start), n: int32(len(ip))})
+		b.meta = append(b.meta, frameMeta{num: p.frames, ts: ts, off: int32(start), n: int32(len(ip))})
 	}
-	for i := range n {
-		if len(cur[i].meta) > 0 {
-			work[i] <- cur[i]
+}
+
+// feedChunks reads a classic pcap file in chunks that every worker walks.
+func (p *pipeline) feedChunks(r *capture.FileReader) error {
+	for i := range p.cur {
+		p.flushBatch(i) // frames before these stay in order
+	}
+	if p.freeChunks == nil {
+		p.freeChunks = make(chan *chunk, chunks)
+		for range chunks {
+			p.freeChunks <- &chunk{buf: make([]byte, chunkSize)}
 		}
-		close(work[i])
 	}
-	wg.Wait()
-	close(results)
-	<-emitted
-	st.Frames = frameNum
-	for _, w := range workers {
+	for {
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+		c := <-p.freeChunks
+		info, err := r.ReadChunk(c.buf)
+		if err != nil {
+			p.freeChunks <- c
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		c.recs, c.link, c.base = r.Records(c.buf[:info.N]), r.LinkType(), p.frames
+		c.refs.Store(int32(len(p.workers)))
+		for _, w := range p.work {
+			w <- job{c: c}
+		}
+		prev := p.frames
+		p.frames += int64(info.Frames)
+		p.stamp(info.First, info.Last)
+		if prev>>16 != p.frames>>16 {
+			p.progress()
+		}
+	}
+}
+
+// wait flushes what is queued, lets the workers finish and returns the
+// totals.
+func (p *pipeline) wait() *Stats {
+	for i := range p.work {
+		p.flushBatch(i)
+		close(p.work[i])
+	}
+	p.wg.Wait()
+	close(p.results)
+	<-p.emitted
+	st := &p.st
+	st.Frames = p.frames
+	for _, w := range p.workers {
 		st.TCP += w.st.TCP
 		st.Other += w.st.Other
+		st.NonIP += w.st.NonIP
 		st.Skipped += w.st.Skipped
 		st.Fragments += w.st.Fragments
 		st.BadChecksum += w.st.BadChecksum
@@ -299,7 +405,17 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 			st.RuleFails[r] += w.st.RuleFails[r]
 		}
 	}
-	return st, readErr
+	return st
+}
+
+// Run reads every frame from src, analyzes it and calls emit (from one
+// goroutine, not the caller's) with every connection as it is finished. It
+// returns when src is exhausted or ctx ends, after flushing every
+// connection still open.
+func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stats, error) {
+	p := a.start(ctx, emit)
+	err := p.feed(src)
+	return p.wait(), err
 }
 
 // ReadFiles analyzes each file in turn ("-" is standard input), as one
@@ -312,91 +428,49 @@ func (a *Analyzer) ReadFiles(ctx context.Context, paths []string, emit func(*Con
 // ReadFilesProgress is ReadFiles with a progress callback (bytes read of
 // total), called with Config.Progress's rhythm.
 func (a *Analyzer) ReadFilesProgress(ctx context.Context, paths []string, emit func(*Conn), progress func(read, total int64)) (*Stats, error) {
-	ms := &multiSource{paths: paths}
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil {
-			ms.total += fi.Size()
+	var total, done int64
+	for _, path := range paths {
+		if fi, err := os.Stat(path); err == nil {
+			total += fi.Size()
 		}
 	}
-	defer ms.close()
+	var cur *capture.FileReader
 	if progress != nil {
 		prev := a.cfg.Progress
 		a.cfg.Progress = func(n int64) {
 			if prev != nil {
 				prev(n)
 			}
-			progress(ms.read(), ms.total)
+			read := done
+			if cur != nil {
+				n, _ := cur.Progress()
+				read += n
+			}
+			progress(read, total)
 		}
 		defer func() { a.cfg.Progress = prev }()
 	}
-	return a.Run(ctx, ms, emit)
-}
-
-type multiSource struct {
-	paths []string
-	cur   *capture.FileReader
-	done  int64 // bytes of the files finished
-	total int64
-}
-
-func (m *multiSource) read() int64 {
-	if m.cur == nil {
-		return m.done
-	}
-	n, _ := m.cur.Progress()
-	return m.done + n
-}
-
-func (m *multiSource) Next() (capture.Frame, error) {
-	for {
-		if m.cur == nil {
-			if len(m.paths) == 0 {
-				return capture.Frame{}, io.EOF
-			}
-			r, err := capture.OpenFile(m.paths[0])
-			if err != nil {
-				return capture.Frame{}, err
-			}
-			m.cur, m.paths = r, m.paths[1:]
+	p := a.start(ctx, emit)
+	var err error
+	for _, path := range paths {
+		cur, err = capture.OpenFile(path)
+		if err != nil {
+			break
 		}
-		f, err := m.cur.Next()
-		if errors.Is(err, io.EOF) {
-			m.cur.Close()
-			m.cur = nil
-			continue
+		if cur.Chunked() && a.cfg.Filter == nil {
+			err = p.feedChunks(cur)
+		} else {
+			err = p.feed(cur)
 		}
-		return f, err
-	}
-}
-
-func (m *multiSource) NextRaw() ([]byte, int64, int, error) {
-	for {
-		if m.cur == nil {
-			if len(m.paths) == 0 {
-				return nil, 0, 0, io.EOF
-			}
-			r, err := capture.OpenFile(m.paths[0])
-			if err != nil {
-				return nil, 0, 0, err
-			}
-			m.cur, m.paths = r, m.paths[1:]
+		_, size := cur.Progress()
+		done += size
+		cur.Close()
+		cur = nil
+		if err != nil {
+			break
 		}
-		d, ts, link, err := m.cur.NextRaw()
-		if errors.Is(err, io.EOF) {
-			_, size := m.cur.Progress()
-			m.done += size
-			m.cur.Close()
-			m.cur = nil
-			continue
-		}
-		return d, ts, link, err
 	}
-}
-
-func (m *multiSource) close() {
-	if m.cur != nil {
-		m.cur.Close()
-	}
+	return p.wait(), err
 }
 
 type closedConn struct {
@@ -407,19 +481,20 @@ type closedConn struct {
 
 // worker owns one shard of the flow table.
 type worker struct {
-	cfg   Config
-	emit  func(*Conn)
-	flows map[flowKey]*conn
-	head  *conn // most recently used
-	tail  *conn // least recently used
-	pkt   craft.Packet
-	st    Stats
-	seen  int64
-	order int // connections started, for Stream
-	now   int64
-	cache [64]*conn
-	free  []*conn // finished connections, reused: a conn is large
-	slab  []conn  // connections not yet handed out
+	id, of int // shard id and count
+	cfg    Config
+	emit   func(*Conn)
+	flows  map[flowKey]*conn
+	head   *conn // most recently used
+	tail   *conn // least recently used
+	pkt    craft.Packet
+	st     Stats
+	seen   int64
+	order  int // connections started, for Stream
+	now    int64
+	cache  [64]*conn
+	free   []*conn // finished connections, reused: a conn is large
+	slab   []conn  // connections not yet handed out
 	// closedQ lists connections in the order they closed, to flush them
 	// CloseDelay later (gen tells a reused conn from the one queued).
 	closedQ []closedConn
@@ -427,6 +502,36 @@ type worker struct {
 
 func newWorker(cfg Config, emit func(*Conn)) *worker {
 	return &worker{cfg: cfg, emit: emit, flows: make(map[flowKey]*conn, 1024)}
+}
+
+// processChunk walks every record of c and analyzes those of its shard;
+// worker 0 counts the frames that are not IP.
+func (w *worker) processChunk(c *chunk) {
+	recs := c.recs
+	num := c.base
+	of := uint32(w.of)
+	for {
+		d, ts, ok := recs.Next()
+		if !ok {
+			return
+		}
+		num++
+		off, err := craft.IPOffset(c.link, d)
+		if err != nil {
+			if w.id == 0 {
+				w.st.NonIP++
+			}
+			continue
+		}
+		ip := d[off:]
+		h, ok := shardOf(ip)
+		if !ok {
+			h = 0
+		}
+		if h%of == uint32(w.id) {
+			w.packet(num, ts, ip)
+		}
+	}
 }
 
 func (w *worker) process(b *batch) {

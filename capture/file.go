@@ -86,7 +86,7 @@ func OpenFile(path string) (*FileReader, error) {
 // NewFileReader reads a pcap or pcapng stream from rd; name is used in
 // errors.
 func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
-	br := bufio.NewReaderSize(rd, 1<<20)
+	br := bufio.NewReaderSize(rd, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (file too short)", name, ErrFormat)
@@ -96,7 +96,7 @@ func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: gzip: %w", name, err)
 		}
-		br = bufio.NewReaderSize(gz, 1<<20)
+		br = bufio.NewReaderSize(gz, 64<<10)
 		if head, err = br.Peek(4); err != nil {
 			return nil, fmt.Errorf("%s: %w (file too short)", name, ErrFormat)
 		}
@@ -167,6 +167,26 @@ func (r *FileReader) NextRaw() ([]byte, int64, int, error) {
 		return nil, 0, 0, err
 	}
 	return f.Data, f.Time.UnixNano(), f.LinkType, nil
+}
+
+// Chunked reports whether ReadChunk works: classic pcap (also gzipped).
+func (r *FileReader) Chunked() bool { return r.fast != nil }
+
+// ReadChunk fills dst (at least MinChunk bytes) with whole records read
+// straight from the file, for callers that hand buffers of many packets
+// to several goroutines; it says what it read, and returns io.EOF after
+// the last record. Walk the records with Records(dst[:c.N]).
+func (r *FileReader) ReadChunk(dst []byte) (c Chunk, err error) {
+	if r.fast == nil {
+		return c, fmt.Errorf("%s: not a classic pcap file", r.name)
+	}
+	return r.fast.readChunk(dst)
+}
+
+// Records returns a walker over the records in data, as ReadChunk filled
+// it.
+func (r *FileReader) Records(data []byte) Records {
+	return Records{Data: data, big: r.fast != nil && r.fast.order == binary.BigEndian, nano: r.fast != nil && r.fast.nano}
 }
 
 // Progress returns how many bytes of the file were read and its size (0

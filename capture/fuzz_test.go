@@ -30,6 +30,9 @@ func FuzzFileReader(f *testing.F) {
 			}
 			return
 		}
+		if r.Chunked() {
+			chunkedMatchesNext(t, data)
+		}
 		for i := 0; i < 10000; i++ {
 			fr, err := r.Next()
 			if err != nil {
@@ -43,4 +46,36 @@ func FuzzFileReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// chunkedMatchesNext checks that ReadChunk and Records give the records
+// Next gives, and fail when Next fails.
+func chunkedMatchesNext(t *testing.T, data []byte) {
+	a, _ := NewFileReader(bytes.NewReader(data), "fuzz")
+	b, _ := NewFileReader(bytes.NewReader(data), "fuzz")
+	buf := make([]byte, MinChunk)
+	for range 100 {
+		c, err := b.ReadChunk(buf)
+		if err != nil {
+			_, nerr := a.Next()
+			if (err == io.EOF) != (nerr == io.EOF) || nerr == nil {
+				t.Fatalf("chunked: %v, Next: %v", err, nerr)
+			}
+			return
+		}
+		recs := b.Records(buf[:c.N])
+		for i := 0; ; i++ {
+			d, ts, ok := recs.Next()
+			if !ok {
+				if i != c.Frames {
+					t.Fatalf("walked %d records of %d", i, c.Frames)
+				}
+				break
+			}
+			f, err := a.Next()
+			if err != nil || !bytes.Equal(f.Data, d) || f.Time.UnixNano() != ts {
+				t.Fatalf("record %d: Next %v", i, err)
+			}
+		}
+	}
 }

@@ -20,6 +20,7 @@ type pcapReader struct {
 	link    int
 	snaplen uint32
 	eof     bool
+	err     error // a corrupt record found by readChunk, returned on the next call
 	name    string
 }
 
@@ -27,7 +28,7 @@ type pcapReader struct {
 const maxFrame = 256 << 10
 
 func newPcapReader(r io.Reader, name string) (*pcapReader, error) {
-	p := &pcapReader{r: r, buf: make([]byte, 4<<20), name: name}
+	p := &pcapReader{r: r, buf: make([]byte, 512<<10), name: name}
 	if err := p.fill(24); err != nil {
 		return nil, fmt.Errorf("%s: pcap header: %w", name, err)
 	}
@@ -117,4 +118,119 @@ func (p *pcapReader) nextRaw() ([]byte, int64, int, error) {
 		frac *= 1000
 	}
 	return data, sec*1e9 + frac, int(orig), nil
+}
+
+// MinChunk is the smallest buffer ReadChunk accepts: one record of the
+// largest size read.
+const MinChunk = maxFrame + 16
+
+// readChunk fills dst with whole records, reading the file straight into
+// it, and returns how many bytes and records it holds. A record cut by
+// the end of dst stays for the next call.
+func (p *pcapReader) readChunk(dst []byte) (c Chunk, err error) {
+	if p.err != nil {
+		return c, p.err
+	}
+	if len(dst) < MinChunk {
+		return c, fmt.Errorf("%s: chunk buffer of %d bytes is smaller than a record can be", p.name, len(dst))
+	}
+	var n, frames, last int
+	n = copy(dst, p.buf[p.off:p.end])
+	p.off += n
+	fromBuf := p.off < p.end // dst holds nothing but buffered bytes
+	if !fromBuf {
+		p.off, p.end = 0, 0
+		for n < len(dst) && !p.eof {
+			m, rerr := p.r.Read(dst[n:])
+			n += m
+			if rerr == io.EOF {
+				p.eof = true
+			} else if rerr != nil {
+				p.err = fmt.Errorf("%s: %w", p.name, rerr)
+				break
+			}
+		}
+	}
+	off := 0
+	for off+16 <= n {
+		incl := int(p.order.Uint32(dst[off+8:]))
+		if incl > maxFrame {
+			p.err = fmt.Errorf("%s: corrupt record: captured length %d", p.name, incl)
+			break
+		}
+		if off+16+incl > n {
+			break
+		}
+		last = off
+		off += 16 + incl
+		frames++
+	}
+	if p.err == nil {
+		rest := dst[off:n]
+		if fromBuf {
+			p.off -= len(rest)
+		} else {
+			p.end = copy(p.buf, rest)
+		}
+		if frames == 0 && p.eof {
+			// Nothing more will come (a buffer always holds a record).
+			if len(rest) == 0 {
+				return c, io.EOF
+			}
+			p.err = fmt.Errorf("%s: truncated file: %w", p.name, io.ErrUnexpectedEOF)
+			p.off, p.end = 0, 0
+		}
+	}
+	if frames == 0 && p.err != nil {
+		return c, p.err
+	}
+	return Chunk{N: off, Frames: frames, First: p.stamp(dst), Last: p.stamp(dst[last:])}, nil
+}
+
+// stamp is the timestamp of the record header h, ns since the epoch.
+func (p *pcapReader) stamp(h []byte) int64 {
+	sec, frac := int64(p.order.Uint32(h)), int64(p.order.Uint32(h[4:]))
+	if !p.nano {
+		frac *= 1000
+	}
+	return sec*1e9 + frac
+}
+
+// Chunk describes what ReadChunk put in a buffer.
+type Chunk struct {
+	N, Frames   int   // bytes and records
+	First, Last int64 // the first and last record's timestamps, ns since the epoch
+}
+
+// Records walks the whole records ReadChunk put in a buffer.
+type Records struct {
+	Data []byte
+	off  int
+	big  bool
+	nano bool
+}
+
+// Next returns the next record's data and timestamp (ns since the
+// epoch); ok is false at the end.
+func (r *Records) Next() (data []byte, ts int64, ok bool) {
+	if r.off+16 > len(r.Data) {
+		return nil, 0, false
+	}
+	h := r.Data[r.off : r.off+16]
+	var sec, frac int64
+	var incl int
+	if r.big {
+		sec, frac, incl = int64(binary.BigEndian.Uint32(h)), int64(binary.BigEndian.Uint32(h[4:])), int(binary.BigEndian.Uint32(h[8:]))
+	} else {
+		sec, frac, incl = int64(binary.LittleEndian.Uint32(h)), int64(binary.LittleEndian.Uint32(h[4:])), int(binary.LittleEndian.Uint32(h[8:]))
+	}
+	start := r.off + 16
+	if incl > len(r.Data)-start {
+		return nil, 0, false
+	}
+	r.off = start + incl
+	if !r.nano {
+		frac *= 1000
+	}
+	return r.Data[start:r.off:r.off], sec*1e9 + frac, true
 }
