@@ -18,8 +18,9 @@ func BenchmarkAnalyzeFile(b *testing.B) {
 		b.Skip("no benchmark capture: run bench/gen")
 	}
 	var frames int64
+	PreferHugePages(256 << 20)
 	for b.Loop() {
-		st, err := New(Config{Workers: 2}).ReadFiles(context.Background(), []string{path}, func(*Conn) {})
+		st, err := New(Config{Workers: 2}).ReadFiles(context.Background(), []string{path}, Release)
 		if err != nil {
 			b.Fatal(err)
 		}

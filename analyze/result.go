@@ -1,8 +1,8 @@
 package analyze
 
 import (
-	"encoding/binary"
-	"hash/fnv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/handshake"
@@ -70,13 +70,43 @@ func (c *conn) handshakeOutcome() string {
 	return HSMidStream
 }
 
+// conns recycles results handed back with Release.
+var conns = sync.Pool{New: func() any { return new(Conn) }}
+
+// Release hands a connection's result back after emit is done with it,
+// for reuse: the caller must not touch c afterwards. Optional; it saves
+// memory on large captures.
+func Release(c *Conn) {
+	if c == nil || c.Ladder != nil {
+		return
+	}
+	orig, resp, viol := c.OrigStates[:0], c.RespStates[:0], c.Violations[:0]
+	*c = Conn{OrigStates: orig, RespStates: resp, Violations: viol}
+	conns.Put(c)
+}
+
+// splitAddrPort splits "addr:port" or "[addr]:port" without copying.
+func splitAddrPort(s string) [2]string {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return [2]string{s, ""}
+	}
+	host := s[:i]
+	if len(host) >= 2 && host[0] == '[' {
+		host = host[1 : len(host)-1]
+	}
+	return [2]string{host, s[i+1:]}
+}
+
 func (c *conn) result() *Conn {
-	r := &Conn{
-		UID:         uid(c),
+	r := conns.Get().(*Conn)
+	orig, resp := c.orig.String(), c.resp.String()
+	*r = Conn{
+		UID:         uid(c.first, orig, resp),
 		Start:       time.Unix(0, c.first).UTC(),
 		DurationS:   float64(c.last-c.first) / 1e9,
-		Orig:        c.orig.String(),
-		Resp:        c.resp.String(),
+		Orig:        orig,
+		Resp:        resp,
 		OrigPkts:    c.pkts[0],
 		RespPkts:    c.pkts[1],
 		OrigBytes:   c.bytes[0],
@@ -93,8 +123,11 @@ func (c *conn) result() *Conn {
 		Complete:    int(c.complete),
 		PortReuse:   c.reused,
 		Evicted:     c.evicted,
-		OrigAddr:    [2]string{c.orig.Addr().String(), itoa(c.orig.Port())},
-		RespAddr:    [2]string{c.resp.Addr().String(), itoa(c.resp.Port())},
+		OrigAddr:    splitAddrPort(orig),
+		RespAddr:    splitAddrPort(resp),
+		OrigStates:  r.OrigStates[:0],
+		RespStates:  r.RespStates[:0],
+		Violations:  r.Violations[:0],
 	}
 	if c.synTime != 0 && c.synAckTime > c.synTime {
 		r.SynRTTms = report.Ms(time.Duration(c.synAckTime - c.synTime))
@@ -114,8 +147,11 @@ func (c *conn) result() *Conn {
 	if c.handshakeOutcome() == HSMidStream {
 		init = [2]handshake.State{handshake.Established, handshake.Established}
 	}
-	r.OrigStates = []string{init[0].String()}
-	r.RespStates = []string{init[1].String()}
+	if r.OrigStates == nil {
+		r.OrigStates, r.RespStates = make([]string, 0, 8), make([]string, 0, 8)
+	}
+	r.OrigStates = append(r.OrigStates, init[0].String())
+	r.RespStates = append(r.RespStates, init[1].String())
 	for _, t := range c.tr.Trans {
 		if t.Role == handshake.Client {
 			r.OrigStates = append(r.OrigStates, t.To.String())
@@ -128,6 +164,9 @@ func (c *conn) result() *Conn {
 		if v.Result == handshake.Fail {
 			r.Violations = append(r.Violations, v.Report())
 		}
+	}
+	if len(r.Violations) == 0 {
+		r.Violations = nil // omitted from JSON
 	}
 	if c.stream {
 		r.Ladder = c.ladder()
@@ -158,35 +197,26 @@ func (c *conn) ladder() []report.Row {
 	return rows
 }
 
-func itoa(p uint16) string {
-	var b [5]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + p%10)
-		p /= 10
-		if p == 0 {
-			return string(b[i:])
-		}
-	}
-}
-
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // uid is a Zeek-style connection identifier: "C" and 17 base-62 digits
-// from a hash of the 4-tuple and the start time.
-func uid(c *conn) string {
-	h := fnv.New64a()
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(c.first))
-	h.Write(b[:])
-	h.Write([]byte(c.orig.String()))
-	h.Write([]byte(c.resp.String()))
-	v := h.Sum64()
-	out := []byte{'C'}
-	for i := 0; i < 17; i++ {
-		out = append(out, base62[v%62])
-		v = v/62 + uint64(i)*2654435761
+// from a hash (FNV-1a) of the start time and both endpoints.
+func uid(first int64, orig, resp string) string {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := 7; i >= 0; i-- {
+		h = (h ^ uint64(byte(first>>(8*i)))) * prime
 	}
-	return string(out)
+	for _, s := range [2]string{orig, resp} {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * prime
+		}
+	}
+	var out [18]byte
+	out[0] = 'C'
+	for i := 0; i < 17; i++ {
+		out[i+1] = base62[h%62]
+		h = h/62 + uint64(i)*2654435761
+	}
+	return string(out[:])
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"container/heap"
 	"context"
 	"encoding/json"
@@ -78,7 +79,7 @@ completeness bits.`, stdout)
 		}
 	}
 
-	w := stdout
+	var dst io.Writer = stdout
 	var atomicOut *atomicFile
 	if *out != "" {
 		var err error
@@ -86,8 +87,12 @@ completeness bits.`, stdout)
 			return err
 		}
 		defer atomicOut.abort()
-		w = atomicOut
+		dst = atomicOut
 	}
+	// One write per connection would cost a system call each; live mode
+	// flushes after every connection so that a pipe sees them as they end.
+	w := bufio.NewWriterSize(dst, 256<<10)
+	flushEach := *iface != ""
 	// The table keeps at most maxRows connections (the earliest are kept
 	// when there are more); the summary counts every connection.
 	const maxRows = 10000
@@ -103,20 +108,32 @@ completeness bits.`, stdout)
 		switch *format {
 		case "json":
 			enc.Encode(c)
+			analyze.Release(c)
 		case "zeek":
 			if zw == nil {
 				zw = analyze.NewZeekWriter(w, time.Now())
 			}
 			zw.Write(c)
+			analyze.Release(c)
 		default:
 			summary.add(c)
 			if len(kept) < maxRows {
 				heap.Push(&kept, c)
 			} else if kept[0].FirstPacket > c.FirstPacket {
+				analyze.Release(kept[0])
 				kept[0] = c
 				heap.Fix(&kept, 0)
+			} else if c != streamConn {
+				analyze.Release(c)
 			}
 		}
+		if flushEach {
+			w.Flush()
+		}
+	}
+	if inputSize(fs.Args()) >= 64<<20 {
+		// A large capture fills a large heap: fault it in 2 MB pages.
+		analyze.PreferHugePages(256 << 20)
 	}
 	a := analyze.New(cfg)
 	var st *analyze.Stats
@@ -137,6 +154,7 @@ completeness bits.`, stdout)
 		st, err = a.ReadFilesProgress(ctx, fs.Args(), emit, progress)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
+		w.Flush() // the connections before the damage
 		return withCode(exitUsage, err)
 	}
 	elapsed := time.Since(started)
@@ -164,12 +182,27 @@ completeness bits.`, stdout)
 		}
 		printAnalyzeSummary(w, st, summary, elapsed)
 	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	if atomicOut != nil {
 		if err := atomicOut.commit(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// inputSize is the total size of the files named (standard input counts
+// as nothing).
+func inputSize(paths []string) int64 {
+	var n int64
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && p != "-" {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 func analyzeLive(ctx context.Context, a *analyze.Analyzer, iface string, d time.Duration, emit func(*analyze.Conn)) (*analyze.Stats, error) {

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package analyze
+
+// PreferHugePages does nothing outside Linux.
+func PreferHugePages(n int) {}
