@@ -17,15 +17,31 @@ go build -o bin/tcpprobe ./cmd/tcpprobe
 n=$(bin/tcpprobe analyze "$F" | awk '/ frames \(/ {print $1}')
 echo "capture: $F, $n packets, $(du -h "$F" | cut -f1)"
 cat "$F" > /dev/null # warm the page cache for everyone alike
-run() { # label, command...
+# The host is shared and noisy: the fast tools run ROUNDS times,
+# interleaved, and each reports its median (and best) time; the tshark runs
+# take minutes and run once.
+ROUNDS=${ROUNDS:-5}
+once() { # label, command...: appends "secs rssKB cpu" to /tmp/bench.<label>
   local label=$1; shift
   /usr/bin/time -f "%e %M %P" -o /tmp/bench.time "$@" >/dev/null 2>/tmp/bench.err || { echo "$label: failed: $(head -c 300 /tmp/bench.err)"; return; }
-  read -r secs rss cpu < /tmp/bench.time
-  awk -v l="$label" -v s="$secs" -v r="$rss" -v c="$cpu" -v n="$n" \
-    'BEGIN { printf "%-44s %8.2f s %12.0f pkt/s %8.0f MB RSS  CPU %s\n", l, s, n/s, r/1024, c }'
+  cat /tmp/bench.time >> "/tmp/bench.${label// /_}"
 }
-run "tcpprobe analyze --json (2 workers)" bin/tcpprobe analyze --json "$F"
-run "tcpprobe analyze --json (1 worker)" bin/tcpprobe analyze --json --workers 1 "$F"
-run "tcptrace -n" tcptrace -n "$F"
-run "tshark -q -z conv,tcp" tshark -n -r "$F" -q -z conv,tcp
-run "tshark -T fields tcp.analysis.flags" tshark -n -r "$F" -T fields -e frame.number -e tcp.analysis.flags -e tcp.analysis.retransmission -e tcp.analysis.duplicate_ack
+show() { # label
+  local f="/tmp/bench.${1// /_}"
+  [ -s "$f" ] || return 0
+  sort -n "$f" | awk -v l="$1" -v n="$n" '{ s[NR]=$1; r[NR]=$2; c[NR]=$3 }
+    END { m=int((NR+1)/2); printf "%-44s %6.2f s (best %.2f, %d runs) %10.0f pkt/s %6.0f MB RSS  CPU %s\n", l, s[m], s[1], NR, n/s[m], r[m]/1024, c[m] }'
+}
+fast=("tcpprobe analyze --json (2 workers)" "tcpprobe analyze --json (1 worker)" "tcptrace -n")
+for l in "${fast[@]}"; do rm -f "/tmp/bench.${l// /_}"; done
+for _ in $(seq "$ROUNDS"); do
+  once "${fast[0]}" bin/tcpprobe analyze --json "$F"
+  once "${fast[1]}" bin/tcpprobe analyze --json --workers 1 "$F"
+  once "${fast[2]}" tcptrace -n "$F"
+done
+for l in "${fast[@]}"; do show "$l"; done
+for l in "tshark -q -z conv,tcp" "tshark -T fields tcp.analysis.flags"; do rm -f "/tmp/bench.${l// /_}"; done
+once "tshark -q -z conv,tcp" tshark -n -r "$F" -q -z conv,tcp
+show "tshark -q -z conv,tcp"
+once "tshark -T fields tcp.analysis.flags" tshark -n -r "$F" -T fields -e frame.number -e tcp.analysis.flags -e tcp.analysis.retransmission -e tcp.analysis.duplicate_ack
+show "tshark -T fields tcp.analysis.flags"

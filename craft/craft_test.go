@@ -492,3 +492,14 @@ func BenchmarkGopacketDecodeSYN(b *testing.B) {
 		_ = parser.DecodeLayers(synV4, &decoded)
 	}
 }
+
+func BenchmarkChecksum1460(b *testing.B) {
+	buf := make([]byte, 1460)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		Checksum(buf)
+	}
+}

@@ -193,11 +193,14 @@ func sum16(b []byte) uint16 {
 
 // FuzzChecksum compares the word-wise checksum with the 16-bit definition.
 func FuzzChecksum(f *testing.F) {
-	f.Add(synV4)
-	f.Add([]byte{0xff, 0xff, 0xff})
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := fold(sum(0, b)), sum16(b); got != want && !(got == 0xffff && want == 0) && !(got == 0 && want == 0xffff) {
+	f.Add(uint32(0), synV4)
+	f.Add(uint32(0xffffffff), []byte{0xff, 0xff, 0xff})
+	f.Add(uint32(0x1234), []byte{})
+	f.Add(uint32(0xfffe), bytes.Repeat([]byte{0xff}, 77))
+	f.Fuzz(func(t *testing.T, s uint32, b []byte) {
+		got := fold(sum(s, b))
+		want := fold(uint32(fold(s)) + uint32(sum16(b)))
+		if got != want && !(got == 0xffff && want == 0) && !(got == 0 && want == 0xffff) {
 			t.Fatalf("sum %#x, 16-bit sum %#x", got, want)
 		}
 	})
