@@ -75,8 +75,11 @@ func (c *Counts) Merge(o *Counts) {
 
 // MarshalJSON writes the counts as an object keyed by flag name.
 func (c Counts) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 1, 400)
-	b[0] = '{'
+	return c.appendJSON(make([]byte, 0, 400)), nil
+}
+
+func (c *Counts) appendJSON(b []byte) []byte {
+	b = append(b, '{')
 	for i, v := range c {
 		if i > 0 {
 			b = append(b, ',')
@@ -86,7 +89,7 @@ func (c Counts) MarshalJSON() ([]byte, error) {
 		b = append(b, '"', ':')
 		b = strconv.AppendInt(b, int64(v), 10)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.

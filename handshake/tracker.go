@@ -89,6 +89,9 @@ type Tracker struct {
 // Init resets the tracker for a new connection.
 func (t *Tracker) Init(cfg TrackerConfig) {
 	segs, trans := t.Segs[:0], t.Trans[:0]
+	if trans == nil && (cfg.Record || cfg.Transitions) {
+		trans = make([]Transition, 0, 12) // a whole open and close
+	}
 	*t = Tracker{cfg: cfg, Segs: segs, Trans: trans, firstFIN: -1, rstBy: -1}
 	for i := range t.v {
 		t.v[i].Rule = RuleID(i)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"container/heap"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,7 +98,7 @@ completeness bits.`, stdout)
 	var kept latestFirst
 	summary := newConnSummary()
 	var zw *analyze.ZeekWriter
-	enc := json.NewEncoder(w)
+	var line []byte
 	var streamConn *analyze.Conn
 	emit := func(c *analyze.Conn) {
 		if c.Ladder != nil {
@@ -107,7 +106,8 @@ completeness bits.`, stdout)
 		}
 		switch *format {
 		case "json":
-			enc.Encode(c)
+			line = append(c.AppendJSON(line[:0]), '\n')
+			w.Write(line)
 			analyze.Release(c)
 		case "zeek":
 			if zw == nil {
