@@ -22,10 +22,11 @@ type Config struct {
 	Targets  []netip.Addr
 	Ports    []uint16
 	Kind     Kind
-	Flags    craft.Flags // for KindCustom
-	Rate     int         // probes per second
-	Retries  int         // extra rounds for unanswered probes
-	Wait     time.Duration
+	Flags    craft.Flags   // for KindCustom
+	Rate     int           // probes per second
+	Retries  int           // extra rounds for unanswered probes
+	Wait     time.Duration // the longest wait for late replies after a round
+	MinWait  time.Duration // the shortest (default 50 ms, nmap's -T5 --min-rtt-timeout)
 	TTL      uint8
 	SrcPort  uint16 // 0: an ephemeral port
 	Write    string // pcap file of every reply captured
@@ -63,6 +64,7 @@ type probeState struct {
 	answered bool
 	answer   Answer
 	sentAt   int64
+	sends    uint8 // probes sent, up to 255
 	rtt      time.Duration
 	ttl      uint8
 }
@@ -75,11 +77,117 @@ type Scanner struct {
 	sport  uint16
 	flags  craft.Flags
 	mu     sync.Mutex
-	state  map[probeKey]*probeState
+	// One state per probe, target-major; tIndex and pIndex find a
+	// probe's index from a reply without hashing the whole key.
+	states []probeState
+	tIndex map[netip.Addr]int32
+	pIndex []int32 // by port; -1: not scanned
 	st     Stats
 	frames []capture.Frame
 	link   int
 	rsts   *inject.Sender
+	// For the end of a round: probes of the round still unanswered, when
+	// the last valid reply came, and the smoothed RTT and its variation
+	// (RFC 6298), all under mu.
+	pending      int
+	lastReply    time.Time
+	srtt, rttvar time.Duration
+	haveRTT      bool
+	lastSent     time.Time
+}
+
+// quietFor is how long the end of a round waits without a reply before it
+// gives up on the unanswered probes: the retransmission timeout of RFC
+// 6298 (SRTT + 4 RTTVAR) over the replies seen, at least MinWait, at most
+// Wait.
+func (s *Scanner) quietFor() time.Duration {
+	if !s.haveRTT {
+		return s.cfg.Wait
+	}
+	return min(max(s.srtt+4*s.rttvar, s.cfg.MinWait), s.cfg.Wait)
+}
+
+// sample folds one reply's RTT into the smoothed RTT (RFC 6298 2.2, 2.3).
+func (s *Scanner) sample(rtt time.Duration) {
+	if !s.haveRTT {
+		s.srtt, s.rttvar, s.haveRTT = rtt, rtt/2, true
+		return
+	}
+	d := s.srtt - rtt
+	if d < 0 {
+		d = -d
+	}
+	s.rttvar = (3*s.rttvar + d) / 4
+	s.srtt = (7*s.srtt + rtt) / 8
+}
+
+// waitLate waits after a round until every probe is answered, or replies
+// have stopped for quietFor, or the configured wait has passed.
+func (s *Scanner) waitLate(ctx context.Context) {
+	deadline := time.Now().Add(s.cfg.Wait)
+	for {
+		s.mu.Lock()
+		pending := s.pending
+		last := s.lastSent
+		if s.lastReply.After(last) {
+			last = s.lastReply
+		}
+		until := last.Add(s.quietFor())
+		s.mu.Unlock()
+		now := time.Now()
+		if pending == 0 || !now.Before(until) || !now.Before(deadline) {
+			return
+		}
+		t := time.NewTimer(min(until.Sub(now), deadline.Sub(now), 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// index sets up the probe states and the lookup tables.
+func (s *Scanner) index() {
+	s.states = make([]probeState, len(s.cfg.Targets)*len(s.cfg.Ports))
+	s.pIndex = make([]int32, 1<<16)
+	for i := range s.pIndex {
+		s.pIndex[i] = -1
+	}
+	for i, p := range s.cfg.Ports {
+		s.pIndex[p] = int32(i)
+	}
+	s.tIndex = make(map[netip.Addr]int32, len(s.cfg.Targets))
+	for i, t := range s.cfg.Targets {
+		s.tIndex[t] = int32(i)
+	}
+}
+
+// key is probe i's target and port.
+func (s *Scanner) key(i int32) probeKey {
+	n := int32(len(s.cfg.Ports))
+	return probeKey{s.cfg.Targets[i/n], s.cfg.Ports[i%n]}
+}
+
+// find is the index of the probe to k's target and port.
+func (s *Scanner) find(k probeKey) (int, bool) {
+	pi := s.pIndex[k.port]
+	if pi < 0 {
+		return 0, false
+	}
+	var ti int32
+	if len(s.cfg.Targets) == 1 {
+		if k.dst != s.cfg.Targets[0] {
+			return 0, false
+		}
+	} else {
+		var ok bool
+		if ti, ok = s.tIndex[k.dst]; !ok {
+			return 0, false
+		}
+	}
+	return int(ti)*len(s.cfg.Ports) + int(pi), true
 }
 
 // cookie is the probe's ISN: SipHash-2-4 of the 4-tuple under the run's
@@ -119,6 +227,9 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 	if cfg.Wait <= 0 {
 		cfg.Wait = time.Second
 	}
+	if cfg.MinWait <= 0 {
+		cfg.MinWait = 50 * time.Millisecond
+	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 64
 	}
@@ -135,7 +246,8 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 	if err := wire.CheckLabOnly(rt); err != nil {
 		return nil, nil, err
 	}
-	s := &Scanner{cfg: cfg, k0: rand.Uint64(), k1: rand.Uint64(), src: rt.Src, flags: flags, state: make(map[probeKey]*probeState, len(cfg.Targets)*len(cfg.Ports))}
+	s := &Scanner{cfg: cfg, k0: rand.Uint64(), k1: rand.Uint64(), src: rt.Src, flags: flags}
+	s.index()
 	res, err := inject.ReservePort(rt.Src, cfg.SrcPort)
 	if err != nil {
 		return nil, nil, err
@@ -172,22 +284,14 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 	}()
 
 	start := time.Now()
-	probes := make([]probeKey, 0, len(cfg.Targets)*len(cfg.Ports))
-	for _, t := range cfg.Targets {
-		for _, p := range cfg.Ports {
-			k := probeKey{t, p}
-			s.state[k] = &probeState{}
-			probes = append(probes, k)
-		}
-	}
-	total := len(probes)
+	total := len(s.states)
 	sentTotal := 0
 	for round := 0; round <= cfg.Retries && ctx.Err() == nil; round++ {
-		todo := probes[:0:0]
+		var todo []int32
 		s.mu.Lock()
-		for _, k := range probes {
-			if !s.state[k].answered {
-				todo = append(todo, k)
+		for i := range s.states {
+			if !s.states[i].answered {
+				todo = append(todo, int32(i))
 			}
 		}
 		s.mu.Unlock()
@@ -195,16 +299,15 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 			break
 		}
 		rand.Shuffle(len(todo), func(i, j int) { todo[i], todo[j] = todo[j], todo[i] })
+		s.mu.Lock()
+		s.pending = len(todo)
+		s.mu.Unlock()
 		if err := s.sendAll(ctx, sender, todo, &sentTotal, total, start); err != nil {
 			stopRecv()
 			<-recvDone
 			return nil, nil, err
 		}
-		// Wait for late answers.
-		select {
-		case <-ctx.Done():
-		case <-time.After(cfg.Wait):
-		}
+		s.waitLate(ctx)
 	}
 	stopRecv()
 	<-recvDone
@@ -214,9 +317,9 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 	s.st.ElapsedS = s.st.Elapsed.Seconds()
 	s.st.Rate = float64(sentTotal) / s.st.Elapsed.Seconds()
 	out := make([]Port, 0, total)
-	for _, t := range cfg.Targets {
-		for _, p := range cfg.Ports {
-			ps := s.state[probeKey{t, p}]
+	for ti, t := range cfg.Targets {
+		for pi, p := range cfg.Ports {
+			ps := &s.states[ti*len(cfg.Ports)+pi]
 			a := ps.answer
 			if !ps.answered {
 				a = Answer{None: true}
@@ -245,7 +348,7 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 // batchSize is how many probes go to the kernel in one sendmmsg call.
 const batchSize = 64
 
-func (s *Scanner) sendAll(ctx context.Context, sender *inject.Sender, todo []probeKey, sent *int, total int, start time.Time) error {
+func (s *Scanner) sendAll(ctx context.Context, sender *inject.Sender, todo []int32, sent *int, total int, start time.Time) error {
 	batch := inject.NewBatch(batchSize)
 	bufs := make([][craft.IPv6HeaderSize + craft.TCPMaxHeader]byte, batchSize)
 	interval := time.Second / time.Duration(s.cfg.Rate)
@@ -264,7 +367,7 @@ func (s *Scanner) sendAll(ctx context.Context, sender *inject.Sender, todo []pro
 		n := min(batchSize, len(todo)-i, max(1, int(now.Sub(next)/interval)+1))
 		s.mu.Lock()
 		for j := 0; j < n; j++ {
-			k := todo[i+j]
+			k := s.key(todo[i+j])
 			seg := s.probe(k)
 			l, err := seg.Encode(bufs[j][:])
 			if err != nil {
@@ -272,14 +375,20 @@ func (s *Scanner) sendAll(ctx context.Context, sender *inject.Sender, todo []pro
 				return err
 			}
 			batch.Add(bufs[j][:l], k.dst)
-			if st := s.state[k]; st.sentAt == 0 {
+			if st := &s.states[todo[i+j]]; st.sentAt == 0 {
 				st.sentAt = now.UnixNano()
+				st.sends = 1
+			} else if st.sends < 255 {
+				st.sends++
 			}
 		}
 		s.mu.Unlock()
 		if err := sender.SendBatch(batch); err != nil {
 			return err
 		}
+		s.mu.Lock()
+		s.lastSent = time.Now()
+		s.mu.Unlock()
 		i += n
 		*sent += n
 		next = next.Add(time.Duration(n) * interval)
@@ -339,7 +448,10 @@ func (s *Scanner) receive(ctx context.Context, live *capture.Live) {
 			continue
 		}
 		s.mu.Lock()
-		st := s.state[k]
+		var st *probeState
+		if i, ok := s.find(k); ok {
+			st = &s.states[i]
+		}
 		valid := st != nil && s.valid(&p, k)
 		switch {
 		case !valid:
@@ -350,7 +462,12 @@ func (s *Scanner) receive(ctx context.Context, live *capture.Live) {
 			st.answered, st.answer, st.ttl = true, a, p.TTL()
 			if st.sentAt > 0 {
 				st.rtt = time.Duration(f.Time.UnixNano() - st.sentAt)
+				if st.sends == 1 {
+					s.sample(st.rtt) // Karn: not from a probe sent again
+				}
 			}
+			s.pending--
+			s.lastReply = time.Now()
 		}
 		s.mu.Unlock()
 		// Leave no half-open connection: reset an answering SYN-ACK

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,7 +30,8 @@ ignored and counted. Open ports are reset with a RST of our own.`, stdout)
 	flagsArg := fs.String("flags", "", "probe with any TCP flags instead of --kind (e.g. SEC)")
 	rate := fs.Int("rate", 2000, "probes per second")
 	retries := fs.Int("retries", 1, "extra rounds for unanswered probes")
-	wait := fs.Duration("wait", time.Second, "wait for late replies after each round")
+	wait := fs.Duration("wait", time.Second, "wait at most this long for late replies after each round; it ends sooner once every probe is answered, or when no reply came for the RTT-based timeout (SRTT + 4 RTTVAR, at least --min-wait)")
+	minWait := fs.Duration("min-wait", 50*time.Millisecond, "shortest wait for late replies after each round")
 	ttl := fs.Uint8("ttl", 64, "TTL / hop limit of the probes")
 	sport := fs.Uint16("sport", 0, "source port (default: a free ephemeral port)")
 	openOnly := fs.Bool("open", false, "show only open ports")
@@ -42,14 +44,14 @@ ignored and counted. Open ports are reset with a RST of our own.`, stdout)
 	if fs.NArg() == 0 {
 		return usageErr("give at least one target")
 	}
-	if *rate < 1 || *rate > 10_000_000 || *retries < 0 || *retries > 10 || *wait <= 0 {
-		return usageErr("--rate takes 1-10000000, --retries 0-10, --wait > 0")
+	if *rate < 1 || *rate > 10_000_000 || *retries < 0 || *retries > 10 || *wait <= 0 || *minWait <= 0 {
+		return usageErr("--rate takes 1-10000000, --retries 0-10, --wait and --min-wait > 0")
 	}
 	ports, err := scan.ParsePorts(*portsArg)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	cfg := scan.Config{Ports: ports, Kind: scan.Kind(*kind), Rate: *rate, Retries: *retries, Wait: *wait, TTL: *ttl, SrcPort: *sport, Write: *write}
+	cfg := scan.Config{Ports: ports, Kind: scan.Kind(*kind), Rate: *rate, Retries: *retries, Wait: *wait, MinWait: *minWait, TTL: *ttl, SrcPort: *sport, Write: *write}
 	if *flagsArg != "" {
 		f, err := craft.ParseFlags(*flagsArg)
 		if err != nil {
@@ -76,6 +78,9 @@ ignored and counted. Open ports are reset with a RST of our own.`, stdout)
 	if res == nil {
 		return err
 	}
+	bw := bufio.NewWriterSize(stdout, 256<<10)
+	defer bw.Flush()
+	stdout = bw
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)
 		for _, p := range res {

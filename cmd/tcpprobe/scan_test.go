@@ -112,7 +112,8 @@ func TestScanIgnoresSpoofedReplies(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Config{Name: "scanspoof", Subnet: 62})
 	startLiar(t, l, 9997, func(syn *craft.Packet, sa *craft.Segment) { sa.TCP.Ack = syn.TCP.Seq + 2 })
-	out := scanJSON(t, exitOK, "-p", "7,9997", "--retries", "1", "--wait", "300ms", l.Target4.String())
+	// The liar answers from user space, later than a kernel: a fixed wait.
+	out := scanJSON(t, exitOK, "-p", "7,9997", "--retries", "1", "--wait", "300ms", "--min-wait", "300ms", l.Target4.String())
 	if p := out.ports[9997]; p.State != scan.Filtered || out.stats.Ignored < 2 {
 		t.Errorf("port 9997: %s (%s), %d ignored; want filtered and the spoofed SYN-ACKs ignored", p.State, p.Reason, out.stats.Ignored)
 	}
