@@ -176,3 +176,39 @@ func buildSeg() []byte {
 	n, _ := seg.Encode(b)
 	return b[:n]
 }
+
+// TestPacketPathDoesNotAllocate: once a connection exists, its packets
+// (decode, checksum, flow lookup, rulebook, Wireshark and Zeek analysis)
+// allocate nothing, whether handed one by one or walked in a chunk.
+func TestPacketPathDoesNotAllocate(t *testing.T) {
+	w := newWorker(Config{MaxFlows: 1000, IdleTimeout: 1 << 62}, func(*Conn) {})
+	seg := buildSeg()
+	var i int64
+	w.packet(0, 0, seg)
+	if n := testing.AllocsPerRun(1000, func() {
+		i++
+		w.packet(i, i, seg)
+	}); n != 0 {
+		t.Errorf("%.1f allocations per packet", n)
+	}
+	r, err := capture.NewFileReader(bytes.NewReader(synthPcap(t, 1)), "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, capture.MinChunk)
+	info, err := r.ReadChunk(buf)
+	if err != nil || info.Frames != 1 {
+		t.Fatal(info, err)
+	}
+	c := &chunk{buf: buf, link: r.LinkType()}
+	w.of = 1
+	if n := testing.AllocsPerRun(1000, func() {
+		c.recs = r.Records(buf[:info.N])
+		w.processChunk(c)
+	}); n != 0 {
+		t.Errorf("%.1f allocations per chunk", n)
+	}
+	if w.st.TCP < 2000 {
+		t.Errorf("only %d packets analyzed", w.st.TCP)
+	}
+}
