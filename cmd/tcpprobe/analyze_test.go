@@ -50,6 +50,19 @@ func TestAnalyzeCommand(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "ESTABLISHED") || !strings.Contains(r.stdout, "orig states: CLOSED -> SYN_SENT -> ESTABLISHED") {
 		t.Errorf("stream: %d\n%s", r.code, r.stdout)
 	}
+	// Standard input, read in chunks like a file: the same connection.
+	cmd := exec.Command(bin, "analyze", "--json", "-")
+	f, err := os.Open(httpGet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdin = f
+	stdin, err := cmd.Output()
+	var c analyze.Conn
+	if err != nil || json.Unmarshal(stdin, &c) != nil || c.History != "ShADadFf" || c.OrigPkts+c.RespPkts != 14 {
+		t.Errorf("stdin: %v %s", err, stdin)
+	}
 	r = tcpprobe(t, "analyze", "-f", "tcp port 9999", httpGet)
 	if r.code != 0 || !strings.Contains(r.stdout, "0 connections") {
 		t.Errorf("filter: %d\n%s", r.code, r.stdout)
@@ -79,6 +92,12 @@ func TestAnalyzeBadInput(t *testing.T) {
 		if r.code != exitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || r.stderr == "" {
 			t.Errorf("%s: exit %d, stderr %q", name, r.code, r.stderr)
 		}
+	}
+	// The connections read before the damage are still written.
+	r := tcpprobe(t, "analyze", "--json", filepath.Join(tmp, "truncated.pcap"))
+	var c analyze.Conn
+	if r.code != exitUsage || json.Unmarshal([]byte(r.stdout), &c) != nil || c.History == "" {
+		t.Errorf("truncated, --json: exit %d, stdout %q", r.code, r.stdout)
 	}
 	for _, args := range [][]string{{"analyze"}, {"analyze", filepath.Join(tmp, "missing.pcap")}, {"analyze", "--format", "xml", filepath.Join(dir, "tcp-syn.pcap")}, {"analyze", "-f", "not a filter((", filepath.Join(dir, "tcp-syn.pcap")}} {
 		if r := tcpprobe(t, args...); r.code != exitUsage || r.stderr == "" {
