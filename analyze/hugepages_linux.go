@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"bytes"
+	"os"
 	"runtime"
 	"syscall"
 	"unsafe"
@@ -16,7 +18,7 @@ import (
 // changes nothing but the page size, and is ignored where THP is off.
 func PreferHugePages(n int) {
 	const huge = 2 << 20
-	if n < 2*huge {
+	if n < 2*huge || !thpAdvised() {
 		return
 	}
 	b := make([]byte, n)
@@ -27,4 +29,16 @@ func PreferHugePages(n int) {
 	runtime.KeepAlive(b)
 	b = nil
 	runtime.GC()
+}
+
+// thpAdvised reports whether THP is in "madvise" mode (under "always" the
+// heap gets huge pages anyway, under "never" not at all) and the kernel
+// does not refuse to overcommit (mode 2 would count the n bytes).
+func thpAdvised() bool {
+	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil || !bytes.Contains(mode, []byte("[madvise]")) {
+		return false
+	}
+	oc, err := os.ReadFile("/proc/sys/vm/overcommit_memory")
+	return err == nil && !bytes.HasPrefix(oc, []byte("2"))
 }
