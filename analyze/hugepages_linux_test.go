@@ -1,3 +1,8 @@
+//go:build !race
+
+// The race detector allocates differently: this test is about the plain
+// runtime.
+
 package analyze
 
 import (
