@@ -105,6 +105,17 @@ func shardOf(ip []byte) (h uint32, ok bool) {
 	return uint32(mix(a) ^ mix(b)), true
 }
 
+// shard is the worker, of n, that analyzes the IP datagram ip. The rare
+// datagrams shardOf cannot place (IPv6 extension headers, not TCP) go to
+// worker 0.
+func shard(ip []byte, n uint32) uint32 {
+	h, ok := shardOf(ip)
+	if !ok {
+		return 0
+	}
+	return h % n
+}
+
 // mix is a 64-bit finalizer (from SplitMix64).
 func mix(x uint64) uint64 {
 	x ^= x >> 30
@@ -328,11 +339,7 @@ func (p *pipeline) feed(src Source) error {
 			p.st.Skipped++
 			continue
 		}
-		h, ok := shardOf(ip)
-		if !ok {
-			h = 0 // rare cases (IPv6 extension headers, non-TCP) go to worker 0
-		}
-		i := int(h % n)
+		i := int(shard(ip, n))
 		b := p.batchFor(i, len(ip))
 		start := len(b.arena)
 		b.arena = append(b.arena, ip...)
@@ -524,11 +531,7 @@ func (w *worker) processChunk(c *chunk) {
 			continue
 		}
 		ip := d[off:]
-		h, ok := shardOf(ip)
-		if !ok {
-			h = 0
-		}
-		if h%of == uint32(w.id) {
+		if shard(ip, of) == uint32(w.id) {
 			w.packet(num, ts, ip)
 		}
 	}
