@@ -176,16 +176,9 @@ func (s *Scanner) find(k probeKey) (int, bool) {
 	if pi < 0 {
 		return 0, false
 	}
-	var ti int32
-	if len(s.cfg.Targets) == 1 {
-		if k.dst != s.cfg.Targets[0] {
-			return 0, false
-		}
-	} else {
-		var ok bool
-		if ti, ok = s.tIndex[k.dst]; !ok {
-			return 0, false
-		}
+	ti, ok := s.tIndex[k.dst]
+	if !ok {
+		return 0, false
 	}
 	return int(ti)*len(s.cfg.Ports) + int(pi), true
 }
