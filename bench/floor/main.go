@@ -4,7 +4,8 @@
 // captures nothing. Over veth the send call also runs the target's side
 // (the target answers each SYN with a RST or SYN-ACK in the same softirq),
 // so its duration is the least any scanner on this machine can take.
-// Used by bench/scan.sh; lab addresses only (TCPPROBE_LAB_ONLY applies).
+// Used by bench/scan.sh. It floods, so it only sends through loopback or a
+// lab interface, whatever the environment says.
 package main
 
 import (
@@ -38,6 +39,7 @@ func run(target string) error {
 	if err != nil {
 		return err
 	}
+	os.Setenv(wire.LabOnlyEnv, "1")
 	if err := wire.CheckLabOnly(rt); err != nil {
 		return err
 	}
