@@ -102,8 +102,7 @@ func (p *pcapReader) nextRaw() ([]byte, int64, int, error) {
 		return nil, 0, 0, fmt.Errorf("%s: truncated file: %w", p.name, err)
 	}
 	h := p.buf[p.off : p.off+16]
-	sec := int64(p.order.Uint32(h))
-	frac := int64(p.order.Uint32(h[4:]))
+	ts := p.stamp(h)
 	incl := p.order.Uint32(h[8:])
 	orig := p.order.Uint32(h[12:])
 	if incl > maxFrame {
@@ -114,10 +113,7 @@ func (p *pcapReader) nextRaw() ([]byte, int64, int, error) {
 	}
 	data := p.buf[p.off+16 : p.off+16+int(incl) : p.off+16+int(incl)]
 	p.off += 16 + int(incl)
-	if !p.nano {
-		frac *= 1000
-	}
-	return data, sec*1e9 + frac, int(orig), nil
+	return data, ts, int(orig), nil
 }
 
 // MinChunk is the smallest buffer ReadChunk accepts: one record of the

@@ -69,13 +69,16 @@ completeness bits.`, stdout)
 		}
 		cfg.Filter = f
 	}
+	var inputSize int64 // of the files named; standard input counts as nothing
 	for _, p := range fs.Args() {
 		if p == "-" {
 			continue
 		}
-		if _, err := os.Stat(p); err != nil {
+		fi, err := os.Stat(p)
+		if err != nil {
 			return usageErr("%v", err)
 		}
+		inputSize += fi.Size()
 	}
 
 	var dst io.Writer = stdout
@@ -131,7 +134,7 @@ completeness bits.`, stdout)
 			w.Flush()
 		}
 	}
-	if inputSize(fs.Args()) >= 64<<20 {
+	if inputSize >= 64<<20 {
 		// A large capture fills a large heap: fault it in 2 MB pages.
 		analyze.PreferHugePages(256 << 20)
 	}
@@ -191,18 +194,6 @@ completeness bits.`, stdout)
 		}
 	}
 	return nil
-}
-
-// inputSize is the total size of the files named (standard input counts
-// as nothing).
-func inputSize(paths []string) int64 {
-	var n int64
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil && p != "-" {
-			n += fi.Size()
-		}
-	}
-	return n
 }
 
 func analyzeLive(ctx context.Context, a *analyze.Analyzer, iface string, d time.Duration, emit func(*analyze.Conn)) (*analyze.Stats, error) {
