@@ -126,8 +126,8 @@ completeness bits.`, stdout)
 				analyze.Release(kept[0])
 				kept[0] = c
 				heap.Fix(&kept, 0)
-			} else if c != streamConn {
-				analyze.Release(c)
+			} else {
+				analyze.Release(c) // a --stream connection (with its ladder) is kept
 			}
 		}
 		if flushEach {
