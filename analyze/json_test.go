@@ -69,3 +69,18 @@ func FuzzAppendJSON(f *testing.F) {
 		checkJSON(t, c)
 	})
 }
+
+// TestReleaseKeepsLadders: a connection with a ladder (--stream) is kept
+// by its caller past emit, so Release leaves it alone; others are cleared.
+func TestReleaseKeepsLadders(t *testing.T) {
+	c := &Conn{UID: "C1", Ladder: []report.Row{{Num: 1}}}
+	Release(c)
+	if c.UID != "C1" || len(c.Ladder) != 1 {
+		t.Errorf("a connection with a ladder was recycled: %+v", c)
+	}
+	d := &Conn{UID: "C2", OrigStates: []string{"CLOSED"}}
+	Release(d)
+	if d.UID != "" || len(d.OrigStates) != 0 {
+		t.Errorf("a released connection kept its values: %+v", d)
+	}
+}
