@@ -14,7 +14,7 @@ import (
 
 	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/craft"
-	"github.com/tcpprobe/tcpprobe/handshake"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 // Config tunes an analysis.
@@ -54,7 +54,7 @@ type Stats struct {
 	Evicted     int64  `json:"evicted"` // flushed early because the flow table was full
 	Expired     int64  `json:"expired"` // flushed because idle longer than the timeout
 	Counts      Counts `json:"anomalies"`
-	RuleFails   [handshake.NumRules]int64
+	RuleFails   [rulebook.NumRules]int64
 	First, Last int64 // capture time, ns
 }
 
@@ -700,7 +700,7 @@ func (w *worker) finish(c *conn) {
 	out := c.result()
 	w.st.Counts.Merge(&c.counts)
 	for r := range w.st.RuleFails {
-		if c.tr.Verdict(handshake.RuleID(r)) == handshake.Fail {
+		if c.tr.Result(rulebook.RuleID(r)) == rulebook.Fail {
 			w.st.RuleFails[r]++
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
-	"github.com/tcpprobe/tcpprobe/handshake"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 // Zeek's endpoint states (TCP_ENDPOINT_* in its TCP analyzer).
@@ -45,7 +45,7 @@ type conn struct {
 	last       int64
 	firstNum   int64
 	lastNum    int64
-	tr         handshake.Tracker
+	tr         rulebook.Tracker
 	ws         [2]dirState
 	zs         [2]zeekState
 	hist       [32]byte
@@ -96,7 +96,7 @@ func (c *conn) init(k flowKey, pk *pkt, stream bool) {
 	// A reused conn keeps its tracker's slices (Init empties them).
 	tr, gen := c.tr, c.gen+1
 	*c = conn{key: k, stream: stream, tr: tr, gen: gen}
-	c.tr.Init(handshake.TrackerConfig{Record: stream, Transitions: true})
+	c.tr.Init(rulebook.TrackerConfig{Record: stream, Transitions: true})
 	t := &pk.p.TCP
 	src := pk.fromSrc
 	dst := netip.AddrPortFrom(pk.p.Dst(), t.DstPort)
@@ -114,7 +114,7 @@ func (c *conn) init(k flowKey, pk *pkt, stream bool) {
 	}
 	if t.Flags&craft.SYN == 0 {
 		// Mid-stream: both ends are taken to be synchronized.
-		c.tr.Init(handshake.TrackerConfig{Record: stream, Transitions: true, MidStream: true})
+		c.tr.Init(rulebook.TrackerConfig{Record: stream, Transitions: true, MidStream: true})
 	}
 	c.ws[0].winScale, c.ws[1].winScale = -1, -1
 	c.first, c.firstNum = pk.ts, pk.num
@@ -183,11 +183,11 @@ func (c *conn) observe(pk *pkt) Flag {
 	}
 	flags := c.wireshark(dir, pk)
 	c.zeek(dir, pk, flags)
-	role := handshake.Client
+	role := rulebook.Client
 	if dir == 1 {
-		role = handshake.Server
+		role = rulebook.Server
 	}
-	seg := handshake.SegOf(p, int(pk.num), time.Unix(0, pk.ts), role)
+	seg := rulebook.SegOf(p, int(pk.num), time.Unix(0, pk.ts), role)
 	c.tr.Observe(&seg)
 	f := t.Flags
 	if f&craft.SYN != 0 {

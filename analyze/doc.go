@@ -1,5 +1,5 @@
 // Package analyze reconstructs every TCP connection in a capture and judges
-// it with the same rulebook (handshake.Tracker) that judges live hosts.
+// it with the same rulebook (rulebook.Tracker) that judges live hosts.
 //
 // Packets are read on one goroutine and sharded by a symmetric hash of the
 // connection's 4-tuple to worker goroutines, each with its own flow table,

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/internal/testpaths"
-	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/ladder"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 func checkJSON(t *testing.T, c *Conn) {
@@ -40,13 +41,17 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	if n < 40 {
 		t.Fatalf("only %d connections checked", n)
 	}
+	var failed rulebook.Verdict
+	if err := json.Unmarshal([]byte(`{"id":"fin-acked","result":"fail","evidence":[1,2],"detail":"d <x>"}`), &failed); err != nil {
+		t.Fatal(err)
+	}
 	odd := []*Conn{
 		{},
 		{UID: "a<b>&\"c\\", Orig: "\x01\n\u2028", Resp: "é\xff", Start: time.Unix(0, 1).UTC(), DurationS: 1e-7,
 			SynRTTms: 5e-7, AckRTTms: 1e21, OrigStates: []string{}, RespStates: []string{"x"}, PortReuse: true, Evicted: true},
 		{DurationS: 123.456, SynRTTms: -0.001, AckRTTms: 1.5e300, CloseBy: "resp", Complete: 63,
-			Violations: []report.Verdict{{ID: "r", Statement: "s", Result: "fail", Evidence: []int{1, 2}, Detail: "d <x>"}},
-			Ladder:     []report.Row{{Num: 1, Dir: "out", Notes: []string{"n"}}}},
+			Violations: []rulebook.Verdict{failed},
+			Ladder:     []ladder.Row{{Num: 1, Dir: ladder.Out, Notes: []string{"n"}}}},
 	}
 	odd[2].Anomalies[3] = 7
 	for _, c := range odd {
@@ -73,7 +78,7 @@ func FuzzAppendJSON(f *testing.F) {
 // TestReleaseKeepsLadders: a connection with a ladder (--stream) is kept
 // by its caller past emit, so Release leaves it alone; others are cleared.
 func TestReleaseKeepsLadders(t *testing.T) {
-	c := &Conn{UID: "C1", Ladder: []report.Row{{Num: 1}}}
+	c := &Conn{UID: "C1", Ladder: []ladder.Row{{Num: 1}}}
 	Release(c)
 	if c.UID != "C1" || len(c.Ladder) != 1 {
 		t.Errorf("a connection with a ladder was recycled: %+v", c)

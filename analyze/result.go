@@ -5,43 +5,45 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tcpprobe/tcpprobe/handshake"
-	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/internal/rtt"
+	"github.com/tcpprobe/tcpprobe/ladder"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 // Conn is the analysis of one connection.
 type Conn struct {
-	UID         string           `json:"uid"`
-	Start       time.Time        `json:"ts"`
-	DurationS   float64          `json:"duration"`
-	Orig        string           `json:"orig"`
-	Resp        string           `json:"resp"`
-	OrigPkts    int64            `json:"orig_pkts"`
-	RespPkts    int64            `json:"resp_pkts"`
-	OrigBytes   int64            `json:"orig_bytes"`
-	RespBytes   int64            `json:"resp_bytes"`
-	OrigIPBytes int64            `json:"orig_ip_bytes"`
-	RespIPBytes int64            `json:"resp_ip_bytes"`
-	MissedBytes int64            `json:"missed_bytes"`
-	FirstPacket int64            `json:"first_packet"`
-	LastPacket  int64            `json:"last_packet"`
-	Handshake   string           `json:"handshake"`
-	SynRTTms    float64          `json:"syn_synack_ms,omitempty"`
-	AckRTTms    float64          `json:"synack_ack_ms,omitempty"`
-	Close       string           `json:"close"`
-	CloseBy     string           `json:"close_by,omitempty"`
-	OrigStates  []string         `json:"orig_states"`
-	RespStates  []string         `json:"resp_states"`
-	Violations  []report.Verdict `json:"violations,omitempty"`
-	Anomalies   Counts           `json:"anomalies"`
-	ConnState   string           `json:"conn_state"`
-	History     string           `json:"history"`
-	Complete    int              `json:"completeness"`
-	PortReuse   bool             `json:"port_reuse,omitempty"`
-	Evicted     bool             `json:"evicted,omitempty"`
-	Ladder      []report.Row     `json:"ladder,omitempty"`
-	OrigAddr    [2]string        `json:"-"`
-	RespAddr    [2]string        `json:"-"`
+	UID         string             `json:"uid"`
+	Start       time.Time          `json:"ts"`
+	DurationS   float64            `json:"duration"`
+	Orig        string             `json:"orig"`
+	Resp        string             `json:"resp"`
+	OrigPkts    int64              `json:"orig_pkts"`
+	RespPkts    int64              `json:"resp_pkts"`
+	OrigBytes   int64              `json:"orig_bytes"`
+	RespBytes   int64              `json:"resp_bytes"`
+	OrigIPBytes int64              `json:"orig_ip_bytes"`
+	RespIPBytes int64              `json:"resp_ip_bytes"`
+	MissedBytes int64              `json:"missed_bytes"`
+	FirstPacket int64              `json:"first_packet"`
+	LastPacket  int64              `json:"last_packet"`
+	Handshake   string             `json:"handshake"`
+	SynRTTms    float64            `json:"syn_synack_ms,omitempty"`
+	AckRTTms    float64            `json:"synack_ack_ms,omitempty"`
+	Close       string             `json:"close"`
+	CloseBy     string             `json:"close_by,omitempty"`
+	OrigStates  []string           `json:"orig_states"`
+	RespStates  []string           `json:"resp_states"`
+	Violations  []rulebook.Verdict `json:"violations,omitempty"`
+	Anomalies   Counts             `json:"anomalies"`
+	ConnState   string             `json:"conn_state"`
+	History     string             `json:"history"`
+	Complete    int                `json:"completeness"`
+	PortReuse   bool               `json:"port_reuse,omitempty"`
+	Evicted     bool               `json:"evicted,omitempty"`
+	Ladder      []ladder.Row       `json:"ladder,omitempty"`
+	OrigAddr    [2]string          `json:"-"`
+	RespAddr    [2]string          `json:"-"`
 }
 
 // Handshake outcomes.
@@ -130,22 +132,22 @@ func (c *conn) result() *Conn {
 		Violations:  r.Violations[:0],
 	}
 	if c.synTime != 0 && c.synAckTime > c.synTime {
-		r.SynRTTms = report.Ms(time.Duration(c.synAckTime - c.synTime))
+		r.SynRTTms = rtt.Ms(time.Duration(c.synAckTime - c.synTime))
 	}
 	if c.synAckTime != 0 && c.ackTime > c.synAckTime {
-		r.AckRTTms = report.Ms(time.Duration(c.ackTime - c.synAckTime))
+		r.AckRTTms = rtt.Ms(time.Duration(c.ackTime - c.synAckTime))
 	}
 	form, by := c.tr.CloseForm()
 	r.Close = form.String()
-	if form != handshake.CloseNone {
+	if form != rulebook.CloseNone {
 		r.CloseBy = "orig"
-		if by == handshake.Server {
+		if by == rulebook.Server {
 			r.CloseBy = "resp"
 		}
 	}
-	init := [2]handshake.State{handshake.Closed, handshake.Closed}
+	init := [2]rulebook.State{rulebook.Closed, rulebook.Closed}
 	if c.handshakeOutcome() == HSMidStream {
-		init = [2]handshake.State{handshake.Established, handshake.Established}
+		init = [2]rulebook.State{rulebook.Established, rulebook.Established}
 	}
 	if r.OrigStates == nil {
 		r.OrigStates, r.RespStates = make([]string, 0, 8), make([]string, 0, 8)
@@ -153,16 +155,16 @@ func (c *conn) result() *Conn {
 	r.OrigStates = append(r.OrigStates, init[0].String())
 	r.RespStates = append(r.RespStates, init[1].String())
 	for _, t := range c.tr.Trans {
-		if t.Role == handshake.Client {
+		if t.Role == rulebook.Client {
 			r.OrigStates = append(r.OrigStates, t.To.String())
 		} else {
 			r.RespStates = append(r.RespStates, t.To.String())
 		}
 	}
-	for i := range handshake.NumRules {
-		v := c.tr.VerdictOf(handshake.RuleID(i))
-		if v.Result == handshake.Fail {
-			r.Violations = append(r.Violations, v.Report())
+	for i := range rulebook.NumRules {
+		v := c.tr.Verdict(rulebook.RuleID(i))
+		if v.Result == rulebook.Fail {
+			r.Violations = append(r.Violations, *v)
 		}
 	}
 	if len(r.Violations) == 0 {
@@ -174,27 +176,21 @@ func (c *conn) result() *Conn {
 	return r
 }
 
-func (c *conn) ladder() []report.Row {
-	var rows []report.Row
-	var first time.Time
-	for _, s := range c.tr.Segs {
-		if first.IsZero() {
-			first = s.Time
+// ladder draws the recorded segments (--stream), with the originator on
+// the left.
+func (c *conn) ladder() []ladder.Row {
+	var b ladder.Builder
+	orig, resp := c.orig.String(), c.resp.String()
+	isn := [2]craft.Seq{c.tr.Side[0].ISN, c.tr.Side[1].ISN}
+	for i := range c.tr.Segs {
+		s := &c.tr.Segs[i]
+		src, dst := orig, resp
+		if s.From == rulebook.Server {
+			src, dst = resp, orig
 		}
-		dir := "out"
-		src, dst := c.orig.String(), c.resp.String()
-		if s.From == handshake.Server {
-			dir, src, dst = "in", dst, src
-		}
-		isn := [2]uint32{uint32(c.tr.Side[0].ISN), uint32(c.tr.Side[1].ISN)}
-		from := int(s.From)
-		row := report.Row{Num: s.Num, TimeMs: report.Ms(s.Time.Sub(first)), Dir: dir, Time: s.Time,
-			Segment: report.Segment{Src: src, Dst: dst, TTL: s.TTL, Flags: s.Flags.String(), Seq: uint32(s.Seq), Ack: uint32(s.Ack), Window: s.Window, Len: s.Len},
-			RelSeq:  uint32(s.Seq) - isn[from], RelAck: uint32(s.Ack) - isn[1-from],
-			Ours: s.StateAfter[0].String(), Peer: s.StateAfter[1].String(), Notes: s.Notes()}
-		rows = append(rows, row)
+		b.Segment(s, isn, ladder.PacketOfSeg(s, src, dst))
 	}
-	return rows
+	return b.Rows
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -23,3 +23,20 @@ func (s Seq) InWindow(start Seq, size uint32) bool {
 
 // After reports whether s comes after o in sequence space.
 func (s Seq) After(o Seq) bool { return int32(s-o) > 0 }
+
+// SeqLen is the sequence space a segment occupies: its payload, plus one
+// for SYN and one for FIN (RFC 9293 section 3.4).
+func SeqLen(f Flags, payload int) uint32 {
+	n := uint32(payload)
+	if f&SYN != 0 {
+		n++
+	}
+	if f&FIN != 0 {
+		n++
+	}
+	return n
+}
+
+// TSAfter reports whether TCP timestamp a is newer than b, modulo 2^32
+// (RFC 7323 section 5.2: timestamps compare like sequence numbers).
+func TSAfter(a, b uint32) bool { return int32(a-b) > 0 }

@@ -1,14 +1,10 @@
-// Package handshake holds tcpprobe's one rulebook: the TCP states of
-// RFC 9293, a Tracker that infers both endpoints' states from the segments
-// of one connection as seen on the wire and checks every rule as it goes,
-// and Endpoint, our side of a connection driven by hand over a raw socket.
+// Package handshake is the workload behind `tcpprobe handshake`: one
+// connection made by hand (endpoint.Conn) and walked through its life as
+// RunConfig says (SYN with a preset's options, data, exchanges, one of the
+// teardowns, the lost-third-ACK and lost-final-ACK experiments), with
+// every segment of both sides judged by the rulebook:
 //
-// Live probing (tcpprobe handshake, keepalive) and capture analysis
-// (tcpprobe analyze) feed segments to the same Tracker, so a host is
-// judged by the same code whether it is probed or only observed:
-//
-//	var t handshake.Tracker
-//	t.Init(handshake.TrackerConfig{Record: true})
-//	for each segment s of the connection { t.Observe(&s) }
-//	for _, v := range t.Verdicts() { fmt.Println(handshake.Rules[v.Rule].ID, v.Result) }
+//	res, err := handshake.Run(ctx, handshake.RunConfig{Target: addr, SYNPreset: "linux",
+//		Close: endpoint.CloseConfig{Mode: endpoint.CloseActive}})
+//	for _, v := range res.Rules { fmt.Println(rulebook.Rules[v.Rule].ID, v.Result) }
 package handshake

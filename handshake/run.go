@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
-	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/endpoint"
+	"github.com/tcpprobe/tcpprobe/internal/rtt"
+	"github.com/tcpprobe/tcpprobe/ladder"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
 
@@ -17,7 +20,7 @@ import (
 type RunConfig struct {
 	Target   netip.AddrPort
 	SrcPort  uint16
-	Endpoint EndpointConfig
+	Endpoint endpoint.Config
 	// SYNPreset names the SYN options when Endpoint.SYNOptions is nil.
 	SYNPreset    string
 	Data         []byte   // carried by the third segment
@@ -25,7 +28,7 @@ type RunConfig struct {
 	ReplyWait    time.Duration
 	DropThirdACK bool
 	Observe      time.Duration // how long the experiments watch the peer
-	Close        CloseConfig
+	Close        endpoint.CloseConfig
 	Write        string // pcap file of every segment
 }
 
@@ -42,44 +45,44 @@ type Negotiated struct {
 
 // Result is the outcome of one hand-made connection.
 type Result struct {
-	Target        string           `json:"target"`
-	Local         string           `json:"local"`
-	Iface         string           `json:"iface"`
-	Outcome       Outcome          `json:"outcome"`
-	ICMP          *report.ICMP     `json:"icmp,omitempty"`
-	ISN           uint32           `json:"isn"`
-	PeerISN       uint32           `json:"peer_isn,omitempty"`
-	HandshakeMs   float64          `json:"handshake_rtt_ms,omitempty"`
-	SYNRetries    int              `json:"syn_retransmissions"`
-	Negotiated    *Negotiated      `json:"negotiated,omitempty"`
-	PeerTTL       uint8            `json:"peer_ttl,omitempty"`
-	InitialTTL    uint8            `json:"peer_initial_ttl_guess,omitempty"`
-	Hops          int              `json:"hops_guess,omitempty"`
-	SentBytes     int              `json:"sent_bytes"`
-	Received      int              `json:"received_bytes"`
-	ReceivedText  string           `json:"received_text,omitempty"`
-	HalfCloseData int              `json:"half_close_bytes,omitempty"`
-	SynAckRetrans *Retransmissions `json:"synack_retransmissions,omitempty"`
-	Close         *CloseReport     `json:"close,omitempty"`
-	CloseForm     CloseForm        `json:"close_form"`
-	CloseBy       string           `json:"close_by,omitempty"`
-	OurState      State            `json:"our_state"`
-	PeerState     State            `json:"peer_state"`
-	ReACKedFINs   int              `json:"fins_reacked_in_time_wait,omitempty"`
-	KernelRSTs    uint64           `json:"kernel_rsts_dropped"`
-	Ladder        []Row            `json:"ladder"`
-	Rules         []report.Verdict `json:"rules"`
-	Transitions   []TransitionJSON `json:"transitions"`
-	Failed        bool             `json:"failed"`
-	Error         string           `json:"error,omitempty"`
+	Target        string                    `json:"target"`
+	Local         string                    `json:"local"`
+	Iface         string                    `json:"iface"`
+	Outcome       endpoint.Outcome          `json:"outcome"`
+	ICMP          *ladder.ICMP              `json:"icmp,omitempty"`
+	ISN           uint32                    `json:"isn"`
+	PeerISN       uint32                    `json:"peer_isn,omitempty"`
+	HandshakeMs   float64                   `json:"handshake_rtt_ms,omitempty"`
+	SYNRetries    int                       `json:"syn_retransmissions"`
+	Negotiated    *Negotiated               `json:"negotiated,omitempty"`
+	PeerTTL       uint8                     `json:"peer_ttl,omitempty"`
+	InitialTTL    uint8                     `json:"peer_initial_ttl_guess,omitempty"`
+	Hops          int                       `json:"hops_guess,omitempty"`
+	SentBytes     int                       `json:"sent_bytes"`
+	Received      int                       `json:"received_bytes"`
+	ReceivedText  string                    `json:"received_text,omitempty"`
+	HalfCloseData int                       `json:"half_close_bytes,omitempty"`
+	SynAckRetrans *endpoint.Retransmissions `json:"synack_retransmissions,omitempty"`
+	Close         *endpoint.CloseReport     `json:"close,omitempty"`
+	CloseForm     rulebook.CloseForm        `json:"close_form"`
+	CloseBy       string                    `json:"close_by,omitempty"`
+	OurState      rulebook.State            `json:"our_state"`
+	PeerState     rulebook.State            `json:"peer_state"`
+	ReACKedFINs   int                       `json:"fins_reacked_in_time_wait,omitempty"`
+	KernelRSTs    uint64                    `json:"kernel_rsts_dropped"`
+	Ladder        []ladder.Row              `json:"ladder"`
+	Rules         []rulebook.Verdict        `json:"rules"`
+	Transitions   []TransitionJSON          `json:"transitions"`
+	Failed        bool                      `json:"failed"`
+	Error         string                    `json:"error,omitempty"`
 }
 
 // TransitionJSON is a state change in the result.
 type TransitionJSON struct {
-	Num  int    `json:"num"`
-	Side string `json:"side"` // "ours" or "peer"
-	From State  `json:"from"`
-	To   State  `json:"to"`
+	Num  int            `json:"num"`
+	Side string         `json:"side"` // "ours" or "peer"
+	From rulebook.State `json:"from"`
+	To   rulebook.State `json:"to"`
 }
 
 // Run opens a session to cfg.Target, walks the connection through its
@@ -115,24 +118,24 @@ func ResolveSYNOptions(cfg *RunConfig, sess *wire.Session) error {
 	return nil
 }
 
-// NewEndpointFor prepares our side of a connection on sess as cfg says.
-func NewEndpointFor(sess *wire.Session, cfg RunConfig) (*Endpoint, error) {
+// NewConn prepares our side of a connection on sess as cfg says.
+func NewConn(sess *wire.Session, cfg RunConfig) (*endpoint.Conn, error) {
 	if err := ResolveSYNOptions(&cfg, sess); err != nil {
 		return nil, err
 	}
-	return NewEndpoint(sess, cfg.Endpoint), nil
+	return endpoint.New(sess, cfg.Endpoint), nil
 }
 
 // RunOn is Run over an open session.
 func RunOn(ctx context.Context, sess *wire.Session, cfg RunConfig) (*Result, error) {
-	e, err := NewEndpointFor(sess, cfg)
+	e, err := NewConn(sess, cfg)
 	if err != nil {
 		return nil, err
 	}
 	res, err := drive(ctx, e, cfg)
 	// Let the capture deliver our last segments before the ladder and
 	// the pcap are made.
-	e.drain(100 * time.Millisecond)
+	e.Drain(100 * time.Millisecond)
 	finishResult(res, e, sess)
 	if cfg.Write != "" {
 		if werr := sess.WritePcap(cfg.Write); werr != nil && err == nil {
@@ -142,14 +145,14 @@ func RunOn(ctx context.Context, sess *wire.Session, cfg RunConfig) (*Result, err
 	return res, err
 }
 
-func drive(ctx context.Context, e *Endpoint, cfg RunConfig) (*Result, error) {
+func drive(ctx context.Context, e *endpoint.Conn, cfg RunConfig) (*Result, error) {
 	res := &Result{Target: cfg.Target.String(), ISN: uint32(e.ISN)}
-	outcome, err := e.Open(ctx, OpenConfig{DropThirdACK: cfg.DropThirdACK, Data: cfg.Data})
+	outcome, err := e.Open(ctx, endpoint.OpenConfig{DropThirdACK: cfg.DropThirdACK, Data: cfg.Data})
 	if err != nil {
 		return res, err
 	}
 	res.Outcome = outcome
-	if outcome != Open && outcome != SimulOpen {
+	if outcome != endpoint.Open && outcome != endpoint.SimulOpen {
 		return res, nil
 	}
 	if cfg.DropThirdACK {
@@ -158,11 +161,9 @@ func drive(ctx context.Context, e *Endpoint, cfg RunConfig) (*Result, error) {
 	}
 	if len(cfg.Data) > 0 {
 		res.SentBytes += len(cfg.Data)
-		want := e.SndNxt
 		// The third segment carried data: wait for it to be acknowledged,
 		// resending it if the ACK does not come.
-		seq := want - craft.Seq(len(cfg.Data))
-		if err := e.sendReliablyAfterFirst(ctx, func() craft.Segment { return e.segment(craft.PSH|craft.ACK, seq, cfg.Data) }, want); err != nil {
+		if err := e.AwaitThirdSegmentData(ctx, cfg.Data); err != nil {
 			return res, err
 		}
 		if err := e.Wait(ctx, cfg.ReplyWait, false); err != nil {
@@ -180,25 +181,13 @@ func drive(ctx context.Context, e *Endpoint, cfg RunConfig) (*Result, error) {
 	}
 	cr, err := e.Close(ctx, cfg.Close)
 	res.Close = &cr
-	if errors.Is(err, errPeerReset) {
+	if errors.Is(err, endpoint.ErrPeerReset) {
 		err = nil
 	}
 	return res, err
 }
 
-// sendReliablyAfterFirst waits for want to be acknowledged, sending the
-// segment again only after a timeout (the first copy is already out).
-func (e *Endpoint) sendReliablyAfterFirst(ctx context.Context, mk func() craft.Segment, want craft.Seq) error {
-	if err := e.waitAcked(ctx, want, e.rto()); err != nil {
-		return err
-	}
-	if !want.After(e.SndUna) {
-		return nil
-	}
-	return e.sendReliably(ctx, mk, want)
-}
-
-func finishResult(res *Result, e *Endpoint, sess *wire.Session) {
+func finishResult(res *Result, e *endpoint.Conn, sess *wire.Session) {
 	t := &e.Tracker
 	res.Local = sess.Local.String()
 	res.Iface = sess.Route.Iface
@@ -209,81 +198,78 @@ func finishResult(res *Result, e *Endpoint, sess *wire.Session) {
 	res.ReACKedFINs = e.ReACKedFINs
 	res.KernelRSTs = sess.GuardDropped()
 	if e.ICMP != nil {
-		s := report.SegmentOf(&e.ICMP.Pkt)
-		res.ICMP = s.ICMP
+		res.ICMP = ladder.PacketOf(&e.ICMP.Pkt).ICMP
 	}
-	// Handshake RTT and SYN retransmissions from the kernel's timestamps.
-	var lastSYN time.Time
-	for _, r := range e.Rows {
-		if r.Dir == "out" && r.Segment.Flags == "SYN" {
-			if !lastSYN.IsZero() {
-				res.SYNRetries++
-			}
-			lastSYN = r.Time
-		}
-		if r.Dir == "in" && !lastSYN.IsZero() && res.HandshakeMs == 0 && (r.Segment.Flags == "SYN,ACK" || r.ICMP || r.Segment.Flags == "RST,ACK") {
-			res.HandshakeMs = report.Ms(r.Time.Sub(lastSYN))
-			res.PeerTTL = r.Segment.TTL
-		}
-	}
+	synRTT(res, e)
 	if res.PeerTTL > 0 {
 		res.InitialTTL, res.Hops = guessInitialTTL(res.PeerTTL)
 	}
-	if e.peerSynAck != nil {
-		p := &e.peerSynAck.Pkt.TCP
-		n := &Negotiated{PeerMSS: e.PeerMSS, PeerWScale: e.PeerWScale, OurWScale: -1, SACK: e.sackOK, Timestamps: e.tsOK, PeerOptions: report.Options(p.Options)}
-		for _, o := range e.cfg.SYNOptions {
-			switch {
-			case o.Kind == craft.OptMSS && len(o.Data) == 2:
-				n.OurMSS = uint16(o.Data[0])<<8 | uint16(o.Data[1])
-			case o.Kind == craft.OptWindowScale && len(o.Data) == 1 && e.PeerWScale >= 0:
-				n.OurWScale = int8(o.Data[0])
-			}
-		}
-		n.SACK = n.SACK && hasOpt(e.cfg.SYNOptions, craft.OptSACKPermitted)
-		if e.PeerWScale >= 0 && n.OurWScale < 0 {
-			n.PeerWScale = -1
-		}
-		res.Negotiated = n
+	if sa := e.PeerSynAck(); sa != nil {
+		res.Negotiated = negotiated(e, &sa.Pkt.TCP)
 	}
 	form, by := t.CloseForm()
 	res.CloseForm = form
-	if form != CloseNone {
+	if form != rulebook.CloseNone {
 		res.CloseBy = "ours"
-		if by == Server {
+		if by == rulebook.Server {
 			res.CloseBy = "peer"
 		}
 	}
-	res.OurState, res.PeerState = e.State, t.Side[Server].State
-	if res.Outcome == Refused || res.Outcome == Unreachable || res.Outcome == Filtered {
-		res.PeerState = Closed
-		if res.Outcome == Filtered {
-			res.PeerState = State(255)
-		}
+	res.OurState, res.PeerState = e.State, t.Side[rulebook.Server].State
+	switch res.Outcome {
+	case endpoint.Refused, endpoint.Unreachable:
+		res.PeerState = rulebook.Closed
+	case endpoint.Filtered:
+		res.PeerState = rulebook.Unknown
 	}
-	res.Ladder = e.Rows
-	for _, v := range t.Verdicts() {
-		res.Rules = append(res.Rules, v.Report())
-		if v.Result == Fail {
-			res.Failed = true
-		}
-	}
+	res.Ladder = e.Ladder.Rows
+	res.Rules = t.Verdicts()
+	res.Failed = t.Failed()
 	for _, tr := range t.Trans {
 		side := "ours"
-		if tr.Role == Server {
+		if tr.Role == rulebook.Server {
 			side = "peer"
 		}
 		res.Transitions = append(res.Transitions, TransitionJSON{Num: tr.Num, Side: side, From: tr.From, To: tr.To})
 	}
 }
 
-func hasOpt(opts []craft.Option, k craft.OptionKind) bool {
-	for _, o := range opts {
-		if o.Kind == k {
-			return true
+// synRTT counts our SYN retransmissions and measures the handshake RTT
+// from the last SYN to the first answer (SYN-ACK, RST or ICMP), with the
+// kernel's capture timestamps.
+func synRTT(res *Result, e *endpoint.Conn) {
+	var lastSYN time.Time
+	for i := range e.Tracker.Segs {
+		s := &e.Tracker.Segs[i]
+		if s.From == rulebook.Client && s.Flags == craft.SYN {
+			if !lastSYN.IsZero() {
+				res.SYNRetries++
+			}
+			lastSYN = s.Time
+		}
+		if s.From == rulebook.Server && !lastSYN.IsZero() && (s.Flags == craft.SYN|craft.ACK || s.Flags == craft.RST|craft.ACK) {
+			res.HandshakeMs, res.PeerTTL = rtt.Ms(s.Time.Sub(lastSYN)), s.TTL
+			return
 		}
 	}
-	return false
+	if e.ICMP != nil && !lastSYN.IsZero() {
+		res.HandshakeMs, res.PeerTTL = rtt.Ms(e.ICMP.Time.Sub(lastSYN)), e.ICMP.Pkt.TTL()
+	}
+}
+
+// negotiated is what our SYN and the peer's SYN-ACK settled.
+func negotiated(e *endpoint.Conn, sa *craft.TCP) *Negotiated {
+	n := &Negotiated{PeerMSS: e.PeerMSS, PeerWScale: e.PeerWScale, OurWScale: -1, SACK: e.SACK(), Timestamps: e.Timestamps(), PeerOptions: ladder.Options(sa.Options)}
+	ours := craft.TCP{Options: e.SYNOptions()}
+	n.OurMSS, _ = ours.MSS()
+	if ws, ok := ours.WindowScale(); ok && e.PeerWScale >= 0 {
+		n.OurWScale = int8(ws)
+	}
+	n.SACK = n.SACK && ours.SACKPermitted()
+	if e.PeerWScale >= 0 && n.OurWScale < 0 {
+		n.PeerWScale = -1
+	}
+	return n
 }
 
 // guessInitialTTL returns the smallest common initial TTL (32, 64, 128,
@@ -331,19 +317,19 @@ func printable(b []byte, n int) string {
 // String summarises the result in one line, for --count runs.
 func (r *Result) String() string {
 	switch r.Outcome {
-	case Open, SimulOpen:
+	case endpoint.Open, endpoint.SimulOpen:
 		verdict := "all rules passed"
 		if r.Failed {
 			n := 0
 			for _, v := range r.Rules {
-				if v.Result == "fail" {
+				if v.Result == rulebook.Fail {
 					n++
 				}
 			}
 			verdict = fmt.Sprintf("%d rule(s) FAILED", n)
 		}
 		return fmt.Sprintf("%s: %s in %.3f ms, close %s, %s", r.Target, r.Outcome, r.HandshakeMs, r.CloseForm, verdict)
-	case Unreachable:
+	case endpoint.Unreachable:
 		return fmt.Sprintf("%s: unreachable (%s)", r.Target, r.ICMP.Description)
 	}
 	return fmt.Sprintf("%s: %s", r.Target, r.Outcome)

@@ -1,5 +1,5 @@
 // Package keepalive checks TCP keepalive against a live host over a
-// connection held by hand (handshake.Endpoint): it sends keepalive probes
+// connection held by hand (endpoint.Conn): it sends keepalive probes
 // (seq = SND.NXT-1, RFC 9293 3.8.4) and checks their ACKs, measures a
 // peer's own keepalive timers while answering or staying silent like a
 // crashed client, and finds a middlebox's idle timeout by bisection.
@@ -9,11 +9,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/endpoint"
 	"github.com/tcpprobe/tcpprobe/handshake"
-	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/internal/rtt"
+	"github.com/tcpprobe/tcpprobe/ladder"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
 
@@ -47,12 +51,12 @@ type PeerProbe struct {
 
 // Result is a keepalive check's outcome.
 type Result struct {
-	Target  string            `json:"target"`
-	Local   string            `json:"local"`
-	Mode    string            `json:"mode"` // "probe", "observe", "observe-silent", "idle-search"
-	Outcome handshake.Outcome `json:"outcome"`
-	Probes  []Probe           `json:"probes,omitempty"`
-	Peer    []PeerProbe       `json:"peer_probes,omitempty"`
+	Target  string           `json:"target"`
+	Local   string           `json:"local"`
+	Mode    string           `json:"mode"` // "probe", "observe", "observe-silent", "idle-search"
+	Outcome endpoint.Outcome `json:"outcome"`
+	Probes  []Probe          `json:"probes,omitempty"`
+	Peer    []PeerProbe      `json:"peer_probes,omitempty"`
 	// Measured peer timers (observe mode).
 	IdleMs     float64 `json:"idle_ms,omitempty"`
 	IntervalMs float64 `json:"interval_ms,omitempty"`
@@ -61,12 +65,12 @@ type Result struct {
 	GaveUp     bool    `json:"gave_up,omitempty"`
 	StillUp    bool    `json:"still_up,omitempty"` // answering mode: connection alive at the end
 	// Idle search.
-	Trials      []Trial          `json:"trials,omitempty"`
-	IdleTimeout string           `json:"idle_timeout,omitempty"` // "between A and B"
-	Ladder      []report.Row     `json:"ladder"`
-	Rules       []report.Verdict `json:"rules"`
-	Failed      bool             `json:"failed"`
-	Note        string           `json:"note,omitempty"`
+	Trials      []Trial            `json:"trials,omitempty"`
+	IdleTimeout string             `json:"idle_timeout,omitempty"` // "between A and B"
+	Ladder      []ladder.Row       `json:"ladder"`
+	Rules       []rulebook.Verdict `json:"rules"`
+	Failed      bool               `json:"failed"`
+	Note        string             `json:"note,omitempty"`
 }
 
 // Trial is one step of an idle search.
@@ -84,24 +88,28 @@ type Config struct {
 	Timeout    time.Duration       // wait for each answer
 	Silent     bool                // observe: do not answer the peer's probes
 	MaxWait    time.Duration       // observe: give up after this long
+	// Idle search: the bracket [SearchMin, SearchMax], stopping when it is
+	// narrower than Tolerance or the idle time spent passes Budget.
+	SearchMin, SearchMax time.Duration
+	Tolerance, Budget    time.Duration
 }
 
-func open(ctx context.Context, rc handshake.RunConfig) (*wire.Session, *handshake.Endpoint, handshake.Outcome, error) {
+func open(ctx context.Context, rc handshake.RunConfig) (*wire.Session, *endpoint.Conn, endpoint.Outcome, error) {
 	sess, err := handshake.OpenSession(rc, false)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	e, err := handshake.NewEndpointFor(sess, rc)
+	e, err := handshake.NewConn(sess, rc)
 	if err != nil {
 		sess.Close()
 		return nil, nil, "", err
 	}
-	out, err := e.Open(ctx, handshake.OpenConfig{Data: rc.Data})
+	out, err := e.Open(ctx, endpoint.OpenConfig{Data: rc.Data})
 	if err != nil {
 		sess.Close()
 		return nil, nil, "", err
 	}
-	if out == handshake.Open && len(rc.Data) > 0 {
+	if out == endpoint.Open && len(rc.Data) > 0 {
 		if err := e.Wait(ctx, rc.ReplyWait, false); err != nil {
 			sess.Close()
 			return nil, nil, "", err
@@ -110,16 +118,12 @@ func open(ctx context.Context, rc handshake.RunConfig) (*wire.Session, *handshak
 	return sess, e, out, nil
 }
 
-func finish(res *Result, e *handshake.Endpoint, sess *wire.Session, rc handshake.RunConfig) error {
+func finish(res *Result, e *endpoint.Conn, sess *wire.Session, rc handshake.RunConfig) error {
 	e.Drain(100 * time.Millisecond)
 	res.Local = sess.Local.String()
-	res.Ladder = e.Rows
-	for _, v := range e.Tracker.Verdicts() {
-		res.Rules = append(res.Rules, v.Report())
-		if v.Result == handshake.Fail {
-			res.Failed = true
-		}
-	}
+	res.Ladder = e.Ladder.Rows
+	res.Rules = e.Tracker.Verdicts()
+	res.Failed = e.Tracker.Failed()
 	if rc.Write != "" {
 		return sess.WritePcap(rc.Write)
 	}
@@ -130,14 +134,14 @@ func finish(res *Result, e *handshake.Endpoint, sess *wire.Session, rc handshake
 // expected to be answered by an ACK with ack = SND.NXT and an unchanged
 // window, then closes.
 func ProbePeer(ctx context.Context, cfg Config) (*Result, error) {
-	return onConnection(ctx, cfg, "probe", func(res *Result, e *handshake.Endpoint) error {
+	return onConnection(ctx, cfg, "probe", func(res *Result, e *endpoint.Conn) error {
 		return probe(ctx, cfg, res, e)
 	})
 }
 
 // onConnection opens a connection by hand for a check in mode, runs body
 // on it when it opened, and fills in the ladder, the rules and the pcap.
-func onConnection(ctx context.Context, cfg Config, mode string, body func(*Result, *handshake.Endpoint) error) (*Result, error) {
+func onConnection(ctx context.Context, cfg Config, mode string, body func(*Result, *endpoint.Conn) error) (*Result, error) {
 	res := &Result{Target: cfg.Target.Target.String(), Mode: mode}
 	sess, e, out, err := open(ctx, cfg.Target)
 	if err != nil {
@@ -145,7 +149,7 @@ func onConnection(ctx context.Context, cfg Config, mode string, body func(*Resul
 	}
 	defer sess.Close()
 	res.Outcome = out
-	if out == handshake.Open {
+	if out == endpoint.Open {
 		if err := body(res, e); err != nil {
 			return res, err
 		}
@@ -153,7 +157,7 @@ func onConnection(ctx context.Context, cfg Config, mode string, body func(*Resul
 	return res, finish(res, e, sess, cfg.Target)
 }
 
-func probe(ctx context.Context, cfg Config, res *Result, e *handshake.Endpoint) error {
+func probe(ctx context.Context, cfg Config, res *Result, e *endpoint.Conn) error {
 	e.Tracker.SetKeepAliveIdle(cfg.Interval / 2)
 	// The window to compare with: the peer's last window after the
 	// handshake (a SYN-ACK's window is never scaled, later ones may be).
@@ -165,11 +169,11 @@ func probe(ctx context.Context, cfg Config, res *Result, e *handshake.Endpoint) 
 		if err := e.Wait(ctx, cfg.Interval, false); err != nil {
 			return err
 		}
-		if e.State != handshake.Established {
+		if e.State != rulebook.Established {
 			res.Note = "connection left ESTABLISHED: " + e.State.String()
 			break
 		}
-		p, err := e.SendKeepAlive(ctx, cfg.ProbeBytes, cfg.Timeout)
+		p, err := e.SendKeepAlive(ctx, cfg.ProbeBytes > 0, cfg.Timeout)
 		if err != nil {
 			return err
 		}
@@ -198,56 +202,42 @@ func Observe(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Silent {
 		mode = "observe-silent"
 	}
-	return onConnection(ctx, cfg, mode, func(res *Result, e *handshake.Endpoint) error {
+	return onConnection(ctx, cfg, mode, func(res *Result, e *endpoint.Conn) error {
 		return observe(ctx, cfg, res, e)
 	})
 }
 
-func observe(ctx context.Context, cfg Config, res *Result, e *handshake.Endpoint) error {
+func observe(ctx context.Context, cfg Config, res *Result, e *endpoint.Conn) error {
 	e.Drain(100 * time.Millisecond)
 	start := e.LastSent()
 	last := start
-	deadline := time.Now().Add(cfg.MaxWait)
 	wantAnswered := cfg.Count
 	if wantAnswered <= 0 {
 		wantAnswered = 3
 	}
-	for ctx.Err() == nil && time.Now().Before(deadline) {
-		ev, err := e.NextUntil(ctx, deadline)
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				break
-			}
-			return err
-		}
+	// The receiver answers the peer's probes (RFC 9293 3.10.7.4) unless
+	// we stay silent like a crashed client; the Tracker marks them.
+	err := e.Receive(ctx, time.Now().Add(cfg.MaxWait), cfg.Silent, func(ev endpoint.Event) bool {
 		if ev.Dir != wire.In || !ev.Pkt.HasTCP {
-			continue
+			return false
 		}
-		t := &ev.Pkt.TCP
-		if t.Flags&craft.RST != 0 {
-			res.RSTAfter = true
-			res.GaveUp = true
-			break
+		if ev.Seg.Flags&craft.RST != 0 {
+			res.RSTAfter, res.GaveUp = true, true
+			return true
 		}
-		isProbe := t.Seq == e.RcvNxt-1 && ev.Pkt.PayloadLen <= 1 && t.Flags&(craft.SYN|craft.FIN) == 0
-		if !isProbe {
-			if err := e.Handle(ev, cfg.Silent); err != nil {
-				return err
-			}
-			continue
+		if !ev.Seg.KeepAlive {
+			return false
 		}
-		pp := PeerProbe{N: len(res.Peer) + 1, AtMs: msOf(ev.Time.Sub(start)), GapMs: msOf(ev.Time.Sub(last)), Answered: !cfg.Silent, Bytes: ev.Pkt.PayloadLen}
+		res.Peer = append(res.Peer, PeerProbe{N: len(res.Peer) + 1, AtMs: rtt.Ms(ev.Time.Sub(start)), GapMs: rtt.Ms(ev.Time.Sub(last)), Answered: !cfg.Silent, Bytes: ev.Seg.Len})
 		last = ev.Time
-		res.Peer = append(res.Peer, pp)
-		if !cfg.Silent {
-			if err := e.SendACK(); err != nil {
-				return err
-			}
-			if len(res.Peer) >= wantAnswered {
-				res.StillUp = true
-				break
-			}
+		if !cfg.Silent && len(res.Peer) >= wantAnswered {
+			res.StillUp = true
+			return true
 		}
+		return false
+	})
+	if err != nil {
+		return err
 	}
 	if len(res.Peer) > 0 {
 		// Silent: the gaps are the peer's interval between unanswered
@@ -259,7 +249,7 @@ func observe(ctx context.Context, cfg Config, res *Result, e *handshake.Endpoint
 			for _, p := range res.Peer[1:] {
 				sum += p.GapMs
 			}
-			res.IntervalMs = round3(sum / float64(len(res.Peer)-1))
+			res.IntervalMs = math.Round(sum/float64(len(res.Peer)-1)*1000) / 1000
 		}
 		if cfg.Silent {
 			res.Count = len(res.Peer)
@@ -267,7 +257,7 @@ func observe(ctx context.Context, cfg Config, res *Result, e *handshake.Endpoint
 	}
 	if cfg.Silent && !res.GaveUp {
 		res.Note = fmt.Sprintf("the peer had not given up after %v (--max-wait)", cfg.MaxWait)
-		e.Tracker.KeepAliveGaveUp(handshake.Server, 0)
+		e.Tracker.KeepAliveGaveUp(rulebook.Server, 0)
 	}
 	if !cfg.Silent && res.StillUp {
 		e.Close(ctx, cfg.Target.Close)
@@ -275,14 +265,16 @@ func observe(ctx context.Context, cfg Config, res *Result, e *handshake.Endpoint
 	return nil
 }
 
-// IdleSearch finds, by bisection between min and max, the longest idle
-// period after which a keepalive probe is still answered: the idle timeout
-// of a NAT, firewall or load balancer on the path. Each trial opens a new
-// connection, stays idle, then probes. It stops when the bracket is
-// narrower than tol or budget (total idle time) is spent.
-func IdleSearch(ctx context.Context, cfg Config, min, max, tol, budget time.Duration) (*Result, error) {
-	res := &Result{Target: cfg.Target.Target.String(), Mode: "idle-search", Outcome: handshake.Open}
-	lo, hi := min, max // lo: known answered (or untested), hi: known unanswered (or untested)
+// IdleSearch finds, by bisection between cfg.SearchMin and SearchMax, the
+// longest idle period after which a keepalive probe is still answered: the
+// idle timeout of a NAT, firewall or load balancer on the path. Each trial
+// opens a new connection, stays idle, then probes. It stops when the
+// bracket is narrower than cfg.Tolerance or cfg.Budget (total idle time)
+// is spent.
+func IdleSearch(ctx context.Context, cfg Config) (*Result, error) {
+	lowest, highest, tol, budget := cfg.SearchMin, cfg.SearchMax, cfg.Tolerance, cfg.Budget
+	res := &Result{Target: cfg.Target.Target.String(), Mode: "idle-search", Outcome: endpoint.Open}
+	lo, hi := lowest, highest // lo: known answered (or untested), hi: known unanswered (or untested)
 	loOK, hiBad := false, false
 	spent := time.Duration(0)
 	try := func(idle time.Duration) (bool, error) {
@@ -292,30 +284,30 @@ func IdleSearch(ctx context.Context, cfg Config, min, max, tol, budget time.Dura
 			return false, err
 		}
 		defer sess.Close()
-		if out != handshake.Open {
+		if out != endpoint.Open {
 			res.Outcome = out
 			return false, fmt.Errorf("target not open: %s", out)
 		}
 		if err := e.Wait(ctx, idle, false); err != nil {
 			return false, err
 		}
-		p, err := e.SendKeepAlive(ctx, cfg.ProbeBytes, cfg.Timeout)
+		p, err := e.SendKeepAlive(ctx, cfg.ProbeBytes > 0, cfg.Timeout)
 		if err != nil {
 			return false, err
 		}
-		res.Trials = append(res.Trials, Trial{IdleMs: msOf(idle), Answered: p.Answered})
+		res.Trials = append(res.Trials, Trial{IdleMs: rtt.Ms(idle), Answered: p.Answered})
 		if p.Answered {
-			e.Close(ctx, handshake.CloseConfig{Mode: handshake.CloseRST})
+			e.Close(ctx, endpoint.CloseConfig{Mode: endpoint.CloseRST})
 		}
 		return p.Answered, nil
 	}
 	// The ends first: max answered means no timeout below max.
-	ok, err := try(max)
+	ok, err := try(highest)
 	if err != nil {
 		return res, err
 	}
 	if ok {
-		res.IdleTimeout = fmt.Sprintf("above %v (a probe after %v idle was answered)", max, max)
+		res.IdleTimeout = fmt.Sprintf("above %v (a probe after %v idle was answered)", highest, highest)
 		return res, nil
 	}
 	hiBad = true
@@ -339,7 +331,3 @@ func IdleSearch(ctx context.Context, cfg Config, min, max, tol, budget time.Dura
 	}
 	return res, nil
 }
-
-func msOf(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
-
-func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }

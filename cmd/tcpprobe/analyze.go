@@ -16,8 +16,8 @@ import (
 
 	"github.com/tcpprobe/tcpprobe/analyze"
 	"github.com/tcpprobe/tcpprobe/capture"
-	"github.com/tcpprobe/tcpprobe/handshake"
 	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 func init() {
@@ -247,7 +247,7 @@ func printConnTable(w io.Writer, conns []*analyze.Conn) {
 			}
 		}
 		for _, v := range c.Violations {
-			notes = append(notes, "FAIL:"+v.ID)
+			notes = append(notes, "FAIL:"+rulebook.Rules[v.Rule].ID)
 		}
 		closeForm := c.Close
 		if c.CloseBy != "" && c.Close != "none" {
@@ -320,7 +320,7 @@ func printAnalyzeSummary(w io.Writer, st *analyze.Stats, sum *connSummary, elaps
 	var rf []string
 	for r, n := range st.RuleFails {
 		if n > 0 {
-			rf = append(rf, fmt.Sprintf("%s %d", handshake.Rules[r].ID, n))
+			rf = append(rf, fmt.Sprintf("%s %d", rulebook.Rules[r].ID, n))
 		}
 	}
 	if len(rf) > 0 {

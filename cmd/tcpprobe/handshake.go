@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/endpoint"
 	"github.com/tcpprobe/tcpprobe/handshake"
+	"github.com/tcpprobe/tcpprobe/internal/rtt"
 	"github.com/tcpprobe/tcpprobe/report"
 )
 
@@ -63,9 +64,9 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		return usageErr("-4 and -6 exclude each other")
 	}
 	cfg := handshake.RunConfig{SYNPreset: *preset, ReplyWait: *replyWait, Observe: *observe,
-		Close: handshake.CloseConfig{Mode: handshake.CloseMode(*closeMode), PassiveWait: *passiveWait, Data: []byte(*closeData), Observe: *observe}}
+		Close: endpoint.CloseConfig{Mode: endpoint.CloseMode(*closeMode), PassiveWait: *passiveWait, Data: []byte(*closeData), Observe: *observe}}
 	switch cfg.Close.Mode {
-	case handshake.CloseActive, handshake.ClosePassive, handshake.CloseRST, handshake.CloseLeave:
+	case endpoint.CloseActive, endpoint.ClosePassive, endpoint.CloseRST, endpoint.CloseLeave:
 	default:
 		return usageErr("--close %q: want active, passive, rst or none", *closeMode)
 	}
@@ -77,7 +78,7 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	case "third-ack":
 		cfg.DropThirdACK = true
 	case "final-ack":
-		if cfg.Close.Mode != handshake.CloseActive {
+		if cfg.Close.Mode != endpoint.CloseActive {
 			return usageErr("--drop final-ack needs --close active")
 		}
 		cfg.Close.DropFinalACK = true
@@ -163,7 +164,7 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		if code > worst || (code == exitFailed && worst == exitNoAnswer) {
 			worst = code
 		}
-		if res.Outcome == handshake.Open {
+		if res.Outcome == endpoint.Open {
 			rtts = append(rtts, time.Duration(res.HandshakeMs*float64(time.Millisecond)))
 		}
 		switch {
@@ -172,14 +173,14 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		case *count > 1:
 			fmt.Fprintf(stdout, "conn %d: %s\n", i+1, res)
 		default:
-			printHandshake(stdout, res, st)
+			report.Handshake(stdout, res, st)
 		}
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
 	}
 	if *count > 1 && !*jsonOut {
-		fmt.Fprintf(stdout, "--- %v tcpprobe handshake statistics ---\n%s\n", target, report.Stats(*count, rtts).Line())
+		fmt.Fprintf(stdout, "--- %v tcpprobe handshake statistics ---\n%s\n", target, rtt.Stats(*count, rtts).Line())
 	}
 	if worst != exitOK {
 		return silent{worst}
@@ -191,9 +192,9 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 // rule failed or the connection was refused; 3 no answer.
 func handshakeExit(r *handshake.Result) int {
 	switch {
-	case r.Failed, r.Error != "", r.Outcome == handshake.Refused:
+	case r.Failed, r.Error != "", r.Outcome == endpoint.Refused:
 		return exitFailed
-	case r.Outcome == handshake.Filtered, r.Outcome == handshake.Unreachable:
+	case r.Outcome == endpoint.Filtered, r.Outcome == endpoint.Unreachable:
 		return exitNoAnswer
 	}
 	return exitOK
@@ -212,93 +213,4 @@ func useColor(mode string, w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func printHandshake(w io.Writer, r *handshake.Result, st report.Style) {
-	fmt.Fprintf(w, "TCPPROBE handshake %s -> %s (%s), our ISN %d\n\n", r.Local, r.Target, r.Iface, r.ISN)
-	report.Ladder(w, r.Ladder, st)
-	fmt.Fprintln(w, "\nrules:")
-	report.Rules(w, r.Rules, st)
-	fmt.Fprintln(w, "\nsummary:")
-	line := func(k, format string, a ...any) { fmt.Fprintf(w, "  %-22s %s\n", k, fmt.Sprintf(format, a...)) }
-	line("outcome", "%s", r.Outcome)
-	if r.ICMP != nil {
-		line("icmp", "%s from %s", r.ICMP.Description, r.ICMP.From)
-	}
-	if r.HandshakeMs > 0 && r.Outcome == handshake.Open {
-		line("handshake rtt", "%.3f ms (SYN to SYN-ACK, kernel timestamps)", r.HandshakeMs)
-	} else if r.HandshakeMs > 0 {
-		line("answer rtt", "%.3f ms", r.HandshakeMs)
-	}
-	if r.SYNRetries > 0 {
-		line("SYN retransmissions", "%d", r.SYNRetries)
-	}
-	if r.Negotiated != nil {
-		n := r.Negotiated
-		ws := "off"
-		if n.OurWScale >= 0 && n.PeerWScale >= 0 {
-			ws = fmt.Sprintf("ours %d, peer %d", n.OurWScale, n.PeerWScale)
-		}
-		line("peer ISN", "%d", r.PeerISN)
-		line("negotiated", "mss ours %d / peer %d, window scale %s, sack %v, timestamps %v", n.OurMSS, n.PeerMSS, ws, onOff(n.SACK), onOff(n.Timestamps))
-		line("peer SYN-ACK options", "%s", strings.Join(n.PeerOptions, ","))
-	}
-	if r.PeerTTL > 0 {
-		line("peer ttl", "%d (initial %d, about %d hop(s) away)", r.PeerTTL, r.InitialTTL, r.Hops)
-	}
-	if r.SentBytes > 0 || r.Received > 0 {
-		line("data", "sent %d bytes, received %d bytes", r.SentBytes, r.Received)
-	}
-	if r.ReceivedText != "" {
-		line("received", "%q", r.ReceivedText)
-	}
-	if r.HalfCloseData > 0 {
-		line("half-close", "%d bytes received after our FIN (peer in CLOSE_WAIT may still send)", r.HalfCloseData)
-	}
-	if x := r.SynAckRetrans; x != nil {
-		line("SYN-ACK retransmissions", "%d, intervals %v ms, backoff x%.2f, RST after giving up: %v", x.Count, x.IntervalsMs, x.Backoff, x.RSTAfter)
-	}
-	if c := r.Close; c != nil {
-		if x := c.FINRetransmissions; x != nil {
-			line("FIN retransmissions", "%d from LAST_ACK, intervals %v ms, backoff x%.2f", x.Count, x.IntervalsMs, x.Backoff)
-			line("peer reached CLOSED", "%v (a segment after our final ACK was answered by RST)", c.PeerClosedConfirmed)
-		}
-		if c.TimeWaitMs > 0 {
-			line("TIME_WAIT", "%.0f ms", c.TimeWaitMs)
-		}
-		if c.Note != "" {
-			line("close note", "%s", c.Note)
-		}
-	}
-	if r.ReACKedFINs > 0 {
-		line("FINs in TIME_WAIT", "%d, each ACKed again", r.ReACKedFINs)
-	}
-	form := r.CloseForm.String()
-	if r.CloseBy != "" {
-		form += ", begun by " + r.CloseBy
-	}
-	line("teardown", "%s", form)
-	line("final states", "ours %v, peer %v", r.OurState, r.PeerState)
-	line("kernel RSTs dropped", "%d (guard)", r.KernelRSTs)
-	if r.Error != "" {
-		line("error", "%s", r.Error)
-	}
-	failed := 0
-	for _, v := range r.Rules {
-		if v.Result == "fail" {
-			failed++
-		}
-	}
-	if failed == 0 {
-		line("verdict", "%s", st.Paint("32", "every applicable rule passed"))
-	} else {
-		line("verdict", "%s", st.Paint("1;31", fmt.Sprintf("%d rule(s) failed", failed)))
-	}
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
 }

@@ -15,10 +15,12 @@ import (
 
 	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/endpoint"
 	"github.com/tcpprobe/tcpprobe/handshake"
 	"github.com/tcpprobe/tcpprobe/inject"
 	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 	"github.com/tcpprobe/tcpprobe/lab"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 // hsJSON runs 'tcpprobe handshake --json ARGS' and decodes the result.
@@ -30,8 +32,8 @@ func hsJSON(t *testing.T, wantCode int, args ...string) handshake.Result {
 func rule(t *testing.T, res handshake.Result, id string) string {
 	t.Helper()
 	for _, v := range res.Rules {
-		if v.ID == id {
-			return v.Result
+		if rulebook.Rules[v.Rule].ID == id {
+			return v.Result.String()
 		}
 	}
 	t.Fatalf("no rule %s", id)
@@ -41,8 +43,8 @@ func rule(t *testing.T, res handshake.Result, id string) string {
 func failedRules(res handshake.Result) []string {
 	var out []string
 	for _, v := range res.Rules {
-		if v.Result == "fail" {
-			out = append(out, v.ID+": "+v.Detail)
+		if v.Result == rulebook.Fail {
+			out = append(out, rulebook.Rules[v.Rule].ID+": "+v.Detail)
 		}
 	}
 	return out
@@ -56,10 +58,10 @@ func TestHandshakeEcho(t *testing.T) {
 	for _, a := range []netip.Addr{l.Target4, l.Target6} {
 		pcap := filepath.Join(t.TempDir(), "hs.pcap")
 		res := hsJSON(t, exitOK, "--data", "hello", "--send", "again", "--time-wait", "300ms", "--write", pcap, target(a, lab.PortEcho))
-		if res.Outcome != handshake.Open || res.ReceivedText != "helloagain" || res.OurState != handshake.Closed {
+		if res.Outcome != endpoint.Open || res.ReceivedText != "helloagain" || res.OurState != rulebook.Closed {
 			t.Errorf("%v: outcome %v received %q our state %v", a, res.Outcome, res.ReceivedText, res.OurState)
 		}
-		if f := res.CloseForm; f != handshake.CloseThreeSegment && f != handshake.CloseFourSegment {
+		if f := res.CloseForm; f != rulebook.CloseThreeSegment && f != rulebook.CloseFourSegment {
 			t.Errorf("%v: close form %v", a, f)
 		}
 		for _, id := range []string{"syn-ack-acks-isn", "ack-acks-peer-isn", "seq-after-syn", "data-advances-ack", "fin-acked", "final-ack", "legal-transitions", "options-offered", "tsecr-echoes"} {
@@ -113,10 +115,10 @@ func TestHandshakeCloses(t *testing.T) {
 	l := lab.ForTest(t, lab.Config{Name: "hsclose", Subnet: 21})
 	// The server closes first: CLOSE_WAIT, LAST_ACK.
 	res := hsJSON(t, exitOK, "--close", "passive", target(l.Target4, lab.PortCloseFirst))
-	if res.Close == nil || !res.Close.PeerClosedFirst || res.CloseBy != "peer" || res.ReceivedText != strings.TrimSuffix(lab.Greeting, "\r\n")+"\n" || res.OurState != handshake.Closed {
+	if res.Close == nil || !res.Close.PeerClosedFirst || res.CloseBy != "peer" || res.ReceivedText != strings.TrimSuffix(lab.Greeting, "\r\n")+"\n" || res.OurState != rulebook.Closed {
 		t.Errorf("passive close: %+v, by %s, received %q, ours %v", res.Close, res.CloseBy, res.ReceivedText, res.OurState)
 	}
-	if res.PeerState != handshake.TimeWait {
+	if res.PeerState != rulebook.TimeWait {
 		t.Errorf("passive close: peer state %v, want TIME_WAIT", res.PeerState)
 	}
 	// Half-close: the peer keeps sending after our FIN.
@@ -126,7 +128,7 @@ func TestHandshakeCloses(t *testing.T) {
 	}
 	// Abort with RST.
 	res = hsJSON(t, exitOK, "--close", "rst", target(l.Target4, lab.PortEcho))
-	if res.CloseForm != handshake.CloseReset || res.CloseBy != "ours" || rule(t, res, "rst-acceptable") != "pass" {
+	if res.CloseForm != rulebook.CloseReset || res.CloseBy != "ours" || rule(t, res, "rst-acceptable") != "pass" {
 		t.Errorf("rst: %v by %s, rules %v", res.CloseForm, res.CloseBy, failedRules(res))
 	}
 	// Withhold the final ACK: the peer retransmits its FIN from LAST_ACK.
@@ -141,15 +143,15 @@ func TestHandshakeUnanswered(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Config{Name: "hsno", Subnet: 22})
 	res := hsJSON(t, exitFailed, target(l.Target4, lab.PortClosed))
-	if res.Outcome != handshake.Refused || rule(t, res, "rst-to-syn") != "pass" {
+	if res.Outcome != endpoint.Refused || rule(t, res, "rst-to-syn") != "pass" {
 		t.Errorf("closed port: %v %v", res.Outcome, failedRules(res))
 	}
 	res = hsJSON(t, exitNoAnswer, target(l.Target6, lab.PortRejected))
-	if res.Outcome != handshake.Unreachable || res.ICMP == nil || res.ICMP.Description != "port unreachable" {
+	if res.Outcome != endpoint.Unreachable || res.ICMP == nil || res.ICMP.Description != "port unreachable" {
 		t.Errorf("rejected port: %v %+v", res.Outcome, res.ICMP)
 	}
 	res = hsJSON(t, exitNoAnswer, "--retries", "2", "--timeout", "100ms", target(l.Target4, lab.PortDropped))
-	if res.Outcome != handshake.Filtered || res.SYNRetries != 2 {
+	if res.Outcome != endpoint.Filtered || res.SYNRetries != 2 {
 		t.Errorf("dropped port: %v after %d SYN retransmissions", res.Outcome, res.SYNRetries)
 	}
 }

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/endpoint"
 	"github.com/tcpprobe/tcpprobe/handshake"
 	"github.com/tcpprobe/tcpprobe/keepalive"
 	"github.com/tcpprobe/tcpprobe/report"
@@ -82,13 +82,14 @@ Linux defaults for comparison: idle 7200 s, interval 75 s, 9 probes.`, stdout)
 	}
 	cfg := keepalive.Config{
 		Target: handshake.RunConfig{Target: target, SYNPreset: *preset, Data: []byte(*data), ReplyWait: 300 * time.Millisecond, Write: *write,
-			Close: handshake.CloseConfig{Mode: handshake.CloseMode(*closeMode), TimeWait: *timeWait, PassiveWait: time.Second}},
+			Close: endpoint.CloseConfig{Mode: endpoint.CloseMode(*closeMode), TimeWait: *timeWait, PassiveWait: time.Second}},
 		Count: *count, Interval: *interval, ProbeBytes: *probeBytes, Timeout: *timeout, Silent: *silent, MaxWait: *maxWait,
+		SearchMin: smin, SearchMax: smax, Tolerance: *tolerance, Budget: *budget,
 	}
 	var res *keepalive.Result
 	switch {
 	case *search != "":
-		res, err = keepalive.IdleSearch(ctx, cfg, smin, smax, *tolerance, *budget)
+		res, err = keepalive.IdleSearch(ctx, cfg)
 	case *observe:
 		cfg.Count = *answers
 		res, err = keepalive.Observe(ctx, cfg)
@@ -104,16 +105,16 @@ Linux defaults for comparison: idle 7200 s, interval 75 s, 9 probes.`, stdout)
 	if *jsonOut {
 		json.NewEncoder(stdout).Encode(res)
 	} else {
-		printKeepalive(stdout, res, report.Style{Color: useColor("auto", stdout)})
+		report.Keepalive(stdout, res, report.Style{Color: useColor("auto", stdout)})
 	}
 	return keepaliveExit(res)
 }
 
 func keepaliveExit(r *keepalive.Result) error {
 	switch r.Outcome {
-	case handshake.Refused:
+	case endpoint.Refused:
 		return silent{exitFailed}
-	case handshake.Filtered, handshake.Unreachable:
+	case endpoint.Filtered, endpoint.Unreachable:
 		return silent{exitNoAnswer}
 	}
 	if r.Failed {
@@ -125,48 +126,4 @@ func keepaliveExit(r *keepalive.Result) error {
 		}
 	}
 	return nil
-}
-
-func printKeepalive(w io.Writer, r *keepalive.Result, st report.Style) {
-	fmt.Fprintf(w, "TCPPROBE keepalive (%s) %s -> %s\n\n", r.Mode, r.Local, r.Target)
-	if len(r.Ladder) > 0 {
-		report.Ladder(w, r.Ladder, st)
-		fmt.Fprintln(w, "\nrules:")
-		var applicable []report.Verdict
-		for _, v := range r.Rules {
-			if v.Result != "n/a" {
-				applicable = append(applicable, v)
-			}
-		}
-		report.Rules(w, applicable, st)
-	}
-	fmt.Fprintln(w, "\nsummary:")
-	fmt.Fprintf(w, "  outcome              %s\n", r.Outcome)
-	for _, p := range r.Probes {
-		state := "no answer"
-		if p.Answered {
-			state = fmt.Sprintf("ACK ack=%d (SND.NXT: %v, window unchanged: %v) rtt %.3f ms", p.Ack, p.AckOK, p.WindowOK, p.RTTms)
-		}
-		fmt.Fprintf(w, "  probe %-3d seq=%d %dB: %s\n", p.N, p.Seq, p.Bytes, state)
-	}
-	for _, p := range r.Peer {
-		fmt.Fprintf(w, "  peer probe %-3d at %.0f ms (gap %.0f ms) %dB answered=%v\n", p.N, p.AtMs, p.GapMs, p.Bytes, p.Answered)
-	}
-	if r.Mode == "observe" {
-		fmt.Fprintf(w, "  measured             idle %.0f ms before the first probe, %.0f ms between answered probes (Linux: the longer of idle and interval)   (Linux defaults: idle %v, interval %v)\n",
-			r.IdleMs, r.IntervalMs, keepalive.LinuxIdle, keepalive.LinuxInterval)
-	}
-	if r.Mode == "observe-silent" {
-		fmt.Fprintf(w, "  measured             idle %.0f ms, interval %.0f ms, probes %d, RST after giving up: %v   (Linux defaults: idle %v, interval %v, %d probes)\n",
-			r.IdleMs, r.IntervalMs, r.Count, r.RSTAfter, keepalive.LinuxIdle, keepalive.LinuxInterval, keepalive.LinuxProbes)
-	}
-	for _, t := range r.Trials {
-		fmt.Fprintf(w, "  trial idle %.0f ms: answered=%v\n", t.IdleMs, t.Answered)
-	}
-	if r.IdleTimeout != "" {
-		fmt.Fprintf(w, "  path idle timeout    %s\n", r.IdleTimeout)
-	}
-	if r.Note != "" {
-		fmt.Fprintf(w, "  note                 %s\n", r.Note)
-	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tcpprobe/tcpprobe/keepalive"
 	"github.com/tcpprobe/tcpprobe/lab"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 // kaJSON runs 'tcpprobe keepalive --json ARGS' and decodes the result.
@@ -47,8 +48,8 @@ func TestKeepaliveObserve(t *testing.T) {
 				t.Errorf("silent: idle %.0f interval %.0f count %d rst %v; want %.0f %.0f %d true", res.IdleMs, res.IntervalMs, res.Count, res.RSTAfter, idle, intvl, c.count)
 			}
 			for _, v := range res.Rules {
-				if strings.HasPrefix(v.ID, "keepalive-") && v.ID != "keepalive-ack" && v.Result != "pass" {
-					t.Errorf("silent: rule %s %s %s", v.ID, v.Result, v.Detail)
+				if id := rulebook.Rules[v.Rule].ID; strings.HasPrefix(id, "keepalive-") && id != "keepalive-ack" && v.Result != rulebook.Pass {
+					t.Errorf("silent: rule %s %s %s", id, v.Result, v.Detail)
 				}
 			}
 		})
@@ -78,8 +79,8 @@ func TestKeepaliveProbes(t *testing.T) {
 			}
 		}
 		for _, v := range res.Rules {
-			if v.Result == "fail" {
-				t.Errorf("%v: rule %s failed: %s", args, v.ID, v.Detail)
+			if v.Result == rulebook.Fail {
+				t.Errorf("%v: rule %s failed: %s", args, rulebook.Rules[v.Rule].ID, v.Detail)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,7 +10,9 @@ import (
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/internal/rtt"
 	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/send"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
 
@@ -37,21 +38,6 @@ type probeOpts struct {
 	payload       []byte
 	tcpFlags      craft.Flags
 	tcpOpts       []craft.Option
-}
-
-// SendResult is one probe's outcome, the JSON object printed per probe.
-type SendResult struct {
-	Probe  int             `json:"probe"`
-	Target string          `json:"target"`
-	Sent   report.Segment  `json:"sent"`
-	Status string          `json:"status"` // "reply", "icmp" or "no_reply"
-	Reply  *report.Segment `json:"reply,omitempty"`
-	RTTMs  float64         `json:"rtt_ms,omitempty"`
-	// KernelRST is set when our own kernel reset the flow (no --guard).
-	KernelRST bool `json:"kernel_rst,omitempty"`
-	// Note explains a reply that does not acknowledge the probe itself,
-	// such as a challenge ACK (RFC 5961) to a SYN on a half-open flow.
-	Note string `json:"note,omitempty"`
 }
 
 func runSend(ctx context.Context, args []string, stdout io.Writer) error {
@@ -113,22 +99,22 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 		if i > 0 && !pause(ctx, *interval) {
 			break
 		}
-		res, rtt, err := sendOne(ctx, sess, &o, i+1, *timeout)
+		res, err := send.One(ctx, sess, o.segment(), i+1, *timeout)
 		if err != nil {
 			return err
 		}
 		sent++
-		if res.Status != "no_reply" {
+		if res.Status != send.NoReply {
 			answered++
-			rtts = append(rtts, rtt)
+			rtts = append(rtts, res.RTT)
 		}
 		if *jsonOut {
 			enc.Encode(res)
 		} else {
-			printSend(stdout, res, *timeout)
+			report.SendLine(stdout, &res, *timeout)
 		}
 	}
-	stats := report.Stats(sent, rtts)
+	stats := rtt.Stats(sent, rtts)
 	if !*jsonOut {
 		fmt.Fprintf(stdout, "--- %v tcpprobe statistics ---\n%s\n", sess.Remote, stats.Line())
 	}
@@ -203,119 +189,4 @@ func (o *probeOpts) segment() craft.Segment {
 	return craft.Segment{TTL: o.ttl, TOS: o.tos, ID: o.id, DF: o.df,
 		TCP:     craft.TCP{Seq: seq, Ack: ack, Flags: o.tcpFlags, Window: o.window, Options: o.tcpOpts},
 		Payload: o.payload}
-}
-
-// answers reports whether the inbound event ev answers the probe seg, by
-// the RFC 9293 rules for what a reply acknowledges: an ACK of what the
-// probe consumed, a RST with seq = our ack (probe with ACK) or ack = our
-// seq + consumed (probe without), any segment acking our seq space, or an
-// ICMP error quoting the probe's sequence number.
-func answers(ev *wire.Event, seg *craft.Segment) bool {
-	p := &ev.Pkt
-	if p.HasICMP {
-		return p.ICMP.Quote.Seq == seg.TCP.Seq
-	}
-	next := seg.TCP.Seq.Add(wire.Consumed(seg.TCP.Flags, len(seg.Payload)))
-	t := &p.TCP
-	if t.Flags&craft.RST != 0 && t.Flags&craft.ACK == 0 {
-		return seg.TCP.Flags&craft.ACK != 0 && t.Seq == seg.TCP.Ack
-	}
-	if t.Flags&craft.ACK != 0 {
-		return t.Ack.InWindow(seg.TCP.Seq, uint32(next-seg.TCP.Seq)+1)
-	}
-	return t.Flags&craft.SYN != 0 // a bare SYN: simultaneous open
-}
-
-// isChallengeACK reports a bare ACK without data: what a peer sends for a
-// segment it will not accept on a flow it holds (RFC 5961 section 4).
-func isChallengeACK(ev *wire.Event) bool {
-	return ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&^(craft.PSH|craft.ECE|craft.CWR) == craft.ACK && ev.Pkt.PayloadLen == 0
-}
-
-func sendOne(ctx context.Context, sess *wire.Session, o *probeOpts, n int, timeout time.Duration) (SendResult, time.Duration, error) {
-	seg := o.segment()
-	sentAt := time.Now()
-	if err := sess.Send(&seg); err != nil {
-		return SendResult{}, 0, err
-	}
-	res := SendResult{Probe: n, Target: sess.Remote.String(), Status: "no_reply"}
-	var b [craft.MaxPacket]byte
-	if l, err := seg.Encode(b[:]); err == nil {
-		var p craft.Packet
-		if p.Decode(b[:l]) == nil {
-			res.Sent = report.SegmentOf(&p)
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var rtt time.Duration
-	for {
-		ev, err := sess.Next(ctx)
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				return res, 0, nil
-			}
-			return res, 0, err
-		}
-		if ev.Dir == wire.Out {
-			if ev.Pkt.HasTCP && ev.Pkt.TCP.Seq == seg.TCP.Seq && ev.Pkt.TCP.Flags == seg.TCP.Flags {
-				sentAt = ev.Time // the kernel's timestamp of our probe
-			} else if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.RST != 0 && res.Reply != nil {
-				res.KernelRST = true
-			}
-			if res.Reply != nil && res.KernelRST {
-				return res, rtt, nil
-			}
-			continue
-		}
-		if res.Reply != nil {
-			continue
-		}
-		if !answers(ev, &seg) {
-			if !isChallengeACK(ev) {
-				continue
-			}
-			res.Note = fmt.Sprintf("acknowledges %d, not this probe: a challenge ACK (RFC 5961) from a peer that holds an earlier state of this flow", ev.Pkt.TCP.Ack)
-		}
-		reply := report.SegmentOf(&ev.Pkt)
-		res.Reply = &reply
-		res.Status = "reply"
-		if ev.Pkt.HasICMP {
-			res.Status = "icmp"
-		}
-		rtt = ev.Time.Sub(sentAt)
-		res.RTTMs = report.Ms(rtt)
-		// Linger briefly to see whether our kernel resets the flow.
-		if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.SYN != 0 && ev.Pkt.TCP.Flags&craft.ACK != 0 {
-			lctx, lcancel := context.WithTimeout(ctx, 30*time.Millisecond)
-			for {
-				ev2, err := sess.Next(lctx)
-				if err != nil {
-					break
-				}
-				if ev2.Dir == wire.Out && ev2.Pkt.HasTCP && ev2.Pkt.TCP.Flags&craft.RST != 0 {
-					res.KernelRST = true
-					break
-				}
-			}
-			lcancel()
-		}
-		return res, rtt, nil
-	}
-}
-
-func printSend(w io.Writer, r SendResult, timeout time.Duration) {
-	switch r.Status {
-	case "no_reply":
-		fmt.Fprintf(w, "probe %d: no reply from %s within %v\n", r.Probe, r.Target, timeout)
-	default:
-		extra := ""
-		if r.KernelRST {
-			extra = " (our kernel reset it: use --guard to keep it open)"
-		}
-		if r.Note != "" {
-			extra += " (" + r.Note + ")"
-		}
-		fmt.Fprintf(w, "probe %d: %s: %s rtt=%.3f ms%s\n", r.Probe, r.Reply.Src, r.Reply.Line(), r.RTTMs, extra)
-	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 	"github.com/tcpprobe/tcpprobe/lab"
+	"github.com/tcpprobe/tcpprobe/send"
 )
 
 func target(a netip.Addr, port int) string { return netip.AddrPortFrom(a, uint16(port)).String() }
@@ -30,7 +31,7 @@ func TestSendLab(t *testing.T) {
 			if r.code != exitOK {
 				t.Fatalf("open port: exit %d: %s", r.code, r.stderr)
 			}
-			var res SendResult
+			var res send.Result
 			if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 				t.Fatalf("json: %v: %q", err, r.stdout)
 			}

@@ -1,4 +1,4 @@
-package handshake
+package rulebook
 
 import (
 	"strings"
@@ -61,7 +61,7 @@ func (c *conv) send(r Role, f craft.Flags, n int, opts ...segOpt) *Seg {
 		c.last[1-r] = s.TSval
 	}
 	c.now = s.Time
-	if end := s.Seq.Add(s.consumed()); end.After(c.nxt[r]) {
+	if end := s.Seq.Add(s.SeqLen()); end.After(c.nxt[r]) {
 		c.nxt[r] = end
 	}
 	c.rcv[1-r] = c.nxt[r]
@@ -349,14 +349,14 @@ func TestStatesAndTransitionTable(t *testing.T) {
 	}
 	// Every state reaches CLOSED by RST, and only TIME_WAIT by timeout.
 	for s := Closed; s < numStates; s++ {
-		if to, ok := transition(s, evRST); !ok || (to != Closed && !(s == SynReceived && to == Listen)) {
+		if to, ok := Step(s, EvRST); !ok || (to != Closed && !(s == SynReceived && to == Listen)) {
 			t.Errorf("%v + RST = %v %v", s, to, ok)
 		}
-		if _, ok := transition(s, evTimeout); ok != (s == TimeWait) {
+		if _, ok := Step(s, EvTimeout); ok != (s == TimeWait) {
 			t.Errorf("%v + timeout allowed=%v", s, ok)
 		}
 	}
-	if _, ok := transition(Closed, evSendFIN); ok {
+	if _, ok := Step(Closed, EvSendFIN); ok {
 		t.Error("FIN from CLOSED allowed")
 	}
 }

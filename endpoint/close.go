@@ -1,4 +1,4 @@
-package handshake
+package endpoint
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/internal/rtt"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
 
@@ -31,7 +33,7 @@ type CloseConfig struct {
 }
 
 // Retransmissions are the repeated segments a peer sent while we stayed
-// silent on purpose.
+// silent on purposc.
 type Retransmissions struct {
 	What        string    `json:"what"` // "SYN-ACK" or "FIN"
 	Count       int       `json:"count"`
@@ -54,7 +56,7 @@ func (r *Retransmissions) finish() {
 	}
 	r.IntervalsMs = r.IntervalsMs[:0]
 	for i := 1; i < len(r.times); i++ {
-		r.IntervalsMs = append(r.IntervalsMs, msOf(r.times[i].Sub(r.times[i-1])))
+		r.IntervalsMs = append(r.IntervalsMs, rtt.Ms(r.times[i].Sub(r.times[i-1])))
 	}
 	if n := len(r.IntervalsMs); n >= 2 {
 		sum := 0.0
@@ -64,8 +66,6 @@ func (r *Retransmissions) finish() {
 		r.Backoff = float64(int(sum/float64(n-1)*100+0.5)) / 100
 	}
 }
-
-func msOf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // CloseReport says what happened during the teardown.
 type CloseReport struct {
@@ -78,87 +78,77 @@ type CloseReport struct {
 }
 
 // Close ends the connection as cc says.
-func (e *Endpoint) Close(ctx context.Context, cc CloseConfig) (CloseReport, error) {
+func (c *Conn) Close(ctx context.Context, cc CloseConfig) (CloseReport, error) {
 	rep := CloseReport{Mode: cc.Mode}
-	if e.State == Closed {
+	if c.State == rulebook.Closed {
 		rep.Note = "connection already closed"
 		return rep, nil
 	}
 	switch cc.Mode {
 	case CloseLeave:
-		rep.Note = "left the peer in " + e.Tracker.Side[Server].State.String()
+		rep.Note = "left the peer in " + c.Tracker.Side[rulebook.Server].State.String()
 		return rep, nil
 	case CloseRST:
-		r := e.segment(craft.RST|craft.ACK, e.SndNxt, nil)
-		e.rsts = append(e.rsts, r.TCP.Seq)
-		if err := e.send(&r); err != nil {
+		if err := c.sendRST(craft.RST|craft.ACK, c.SndNxt); err != nil {
 			return rep, err
 		}
-		e.State = Closed
+		c.setState(rulebook.EvRST)
 		return rep, nil
 	case ClosePassive:
-		return e.closePassive(ctx, cc, rep)
+		return c.closePassive(ctx, cc, rep)
 	}
-	return e.closeActive(ctx, cc, rep)
+	return c.closeActive(ctx, cc, rep)
 }
 
-func (e *Endpoint) closePassive(ctx context.Context, cc CloseConfig, rep CloseReport) (CloseReport, error) {
-	if !e.peerFINKnown {
-		if err := e.Wait(ctx, cc.PassiveWait, true); err != nil {
+func (c *Conn) closePassive(ctx context.Context, cc CloseConfig, rep CloseReport) (CloseReport, error) {
+	if !c.peerFINKnown {
+		if err := c.Wait(ctx, cc.PassiveWait, true); err != nil {
 			return rep, err
 		}
 	}
-	if e.State == Closed {
+	if c.State == rulebook.Closed {
 		rep.Note = "the peer reset the connection"
 		return rep, nil
 	}
-	if !e.peerFINKnown {
+	if !c.peerFINKnown {
 		rep.Note = "the peer did not close within " + cc.PassiveWait.String() + ": closing actively"
 		cc.Mode = CloseActive
-		return e.closeActive(ctx, cc, rep)
+		return c.closeActive(ctx, cc, rep)
 	}
 	rep.PeerClosedFirst = true
 	if len(cc.Data) > 0 {
 		// Half-close: the peer has closed its side, ours is still open.
-		if err := e.SendData(ctx, cc.Data); err != nil {
+		if err := c.SendData(ctx, cc.Data); err != nil {
 			return rep, err
 		}
 	}
-	e.State = LastAck
-	fin := e.SndNxt
-	err := e.sendReliably(ctx, func() craft.Segment { return e.segment(craft.FIN|craft.ACK, fin, nil) }, fin+1)
-	if err == nil {
-		e.State = Closed
-	}
-	return rep, err
+	c.setState(rulebook.EvSendFIN) // CLOSE_WAIT -> LAST_ACK
+	fin := c.SndNxt
+	// Its ACK moves us to CLOSED (handle).
+	return rep, c.sendReliably(ctx, func() craft.Segment { return c.segment(craft.FIN|craft.ACK, fin, nil) }, fin.Add(1))
 }
 
-func (e *Endpoint) closeActive(ctx context.Context, cc CloseConfig, rep CloseReport) (CloseReport, error) {
-	if e.peerFINKnown {
+func (c *Conn) closeActive(ctx context.Context, cc CloseConfig, rep CloseReport) (CloseReport, error) {
+	if c.peerFINKnown {
 		rep.PeerClosedFirst = true
 	}
-	fin := e.SndNxt
-	switch e.State {
-	case CloseWait:
-		e.State = LastAck
-	default:
-		e.State = FinWait1
-	}
-	mk := func() craft.Segment { return e.segment(craft.FIN|craft.ACK, fin, nil) }
+	fin := c.SndNxt
+	c.setState(rulebook.EvSendFIN) // FIN_WAIT_1, or LAST_ACK from CLOSE_WAIT
+	mk := func() craft.Segment { return c.segment(craft.FIN|craft.ACK, fin, nil) }
 	var withheld *Retransmissions
 	var observeEnd, fw2Deadline time.Time
-	rto := e.rto()
+	rto := c.rto()
 	tries := 0
-	if err := e.sendFIN(mk); err != nil {
+	if err := c.sendFIN(mk); err != nil {
 		return rep, err
 	}
 	finDeadline := time.Now().Add(rto)
 	for {
-		if withheld == nil && (e.State == TimeWait || e.State == Closed) {
+		if withheld == nil && (c.State == rulebook.TimeWait || c.State == rulebook.Closed) {
 			break
 		}
 		wait := finDeadline
-		if e.SndUna == e.SndNxt {
+		if c.SndUna == c.SndNxt {
 			// FIN_WAIT_2: our FIN is acknowledged, the peer may still send.
 			if fw2Deadline.IsZero() {
 				fw2Deadline = time.Now().Add(max(cc.PassiveWait, time.Second))
@@ -168,21 +158,21 @@ func (e *Endpoint) closeActive(ctx context.Context, cc CloseConfig, rep CloseRep
 		if withheld != nil {
 			wait = observeEnd
 		}
-		ev, err := e.nextUntil(ctx, wait)
+		ev, err := c.nextUntil(ctx, wait)
 		if errors.Is(err, context.DeadlineExceeded) {
 			switch {
 			case withheld != nil:
 				// The observation of the peer's FIN retransmissions is over.
-			case e.SndUna == e.SndNxt:
+			case c.SndUna == c.SndNxt:
 				rep.Note = "the peer did not send its FIN: we stay in FIN_WAIT_2 until the kernel's fin timeout"
 				return rep, nil
 			default:
-				if tries++; tries > e.cfg.Retries {
+				if tries++; tries > c.cfg.Retries {
 					rep.Note = "the peer did not acknowledge our FIN"
 					return rep, nil
 				}
 				rto *= 2
-				if err := e.sendFIN(mk); err != nil {
+				if err := c.sendFIN(mk); err != nil {
 					return rep, err
 				}
 				finDeadline = time.Now().Add(rto)
@@ -201,7 +191,7 @@ func (e *Endpoint) closeActive(ctx context.Context, cc CloseConfig, rep CloseRep
 			}
 			withheld.add(ev.Time)
 		}
-		if err := e.handle(ev, cc.DropFinalACK && isFIN); err != nil {
+		if err := c.handle(ev, cc.DropFinalACK && isFIN); err != nil {
 			return rep, err
 		}
 	}
@@ -209,46 +199,46 @@ func (e *Endpoint) closeActive(ctx context.Context, cc CloseConfig, rep CloseRep
 		withheld.finish()
 		rep.FINRetransmissions = withheld
 		// Now the final ACK; the peer must leave LAST_ACK for CLOSED.
-		a := e.segment(craft.ACK, e.SndNxt, nil)
-		if err := e.send(&a); err != nil {
+		a := c.segment(craft.ACK, c.SndNxt, nil)
+		if err := c.send(&a); err != nil {
 			return rep, err
 		}
-		confirmed, err := e.confirmPeerClosed(ctx)
+		confirmed, err := c.confirmPeerClosed(ctx)
 		if err != nil {
 			return rep, err
 		}
 		rep.PeerClosedConfirmed = confirmed
 	}
-	if e.State == TimeWait {
+	if c.State == rulebook.TimeWait {
 		start := time.Now()
-		if err := e.Wait(ctx, cc.TimeWait, false); err != nil {
+		if err := c.Wait(ctx, cc.TimeWait, false); err != nil {
 			return rep, err
 		}
-		rep.TimeWaitMs = msOf(time.Since(start))
-		e.State = Closed
-		e.Tracker.TimeWaitExpired(Client, e.num)
+		rep.TimeWaitMs = rtt.Ms(time.Since(start))
+		c.setState(rulebook.EvTimeout)
+		c.Tracker.TimeWaitExpired(rulebook.Client, c.num)
 	}
 	return rep, nil
 }
 
-func (e *Endpoint) sendFIN(mk func() craft.Segment) error {
+func (c *Conn) sendFIN(mk func() craft.Segment) error {
 	s := mk()
-	return e.send(&s)
+	return c.send(&s)
 }
 
 // confirmPeerClosed shows that the peer has no connection left: a segment
 // to a CLOSED port is answered by a RST (RFC 9293 3.10.7.1).
-func (e *Endpoint) confirmPeerClosed(ctx context.Context) (bool, error) {
-	if err := e.Wait(ctx, 200*time.Millisecond, false); err != nil {
+func (c *Conn) confirmPeerClosed(ctx context.Context) (bool, error) {
+	if err := c.Wait(ctx, 200*time.Millisecond, false); err != nil {
 		return false, err
 	}
-	probe := e.segment(craft.ACK, e.SndNxt, nil)
-	if err := e.send(&probe); err != nil {
+	probe := c.segment(craft.ACK, c.SndNxt, nil)
+	if err := c.send(&probe); err != nil {
 		return false, err
 	}
 	deadline := time.Now().Add(time.Second)
 	for {
-		ev, err := e.nextUntil(ctx, deadline)
+		ev, err := c.nextUntil(ctx, deadline)
 		if errors.Is(err, context.DeadlineExceeded) {
 			return false, nil
 		}
@@ -263,14 +253,14 @@ func (e *Endpoint) confirmPeerClosed(ctx context.Context) (bool, error) {
 
 // ObserveSynAckRetransmissions records the peer's SYN-ACKs while we
 // withhold the third ACK, for d, then aborts our side with a RST.
-func (e *Endpoint) ObserveSynAckRetransmissions(ctx context.Context, d time.Duration) (*Retransmissions, error) {
+func (c *Conn) ObserveSynAckRetransmissions(ctx context.Context, d time.Duration) (*Retransmissions, error) {
 	r := &Retransmissions{What: "SYN-ACK"}
-	if e.peerSynAck != nil {
-		r.add(e.peerSynAck.Time)
+	if c.peerSynAck != nil {
+		r.add(c.peerSynAck.Time)
 	}
 	deadline := time.Now().Add(d)
 	for {
-		ev, err := e.nextUntil(ctx, deadline)
+		ev, err := c.nextUntil(ctx, deadline)
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			break
 		}
@@ -281,7 +271,7 @@ func (e *Endpoint) ObserveSynAckRetransmissions(ctx context.Context, d time.Dura
 			continue
 		}
 		t := &ev.Pkt.TCP
-		if t.Flags.Has(craft.SYN|craft.ACK) && t.Seq == e.PeerISN {
+		if t.Flags.Has(craft.SYN|craft.ACK) && t.Seq == c.PeerISN {
 			r.add(ev.Time)
 		}
 		if t.Flags&craft.RST != 0 {
@@ -292,12 +282,10 @@ func (e *Endpoint) ObserveSynAckRetransmissions(ctx context.Context, d time.Dura
 	r.finish()
 	if !r.RSTAfter {
 		// Leave nothing half-open on the peer.
-		rst := e.segment(craft.RST, e.SndNxt, nil)
-		e.rsts = append(e.rsts, rst.TCP.Seq)
-		if err := e.send(&rst); err != nil {
+		if err := c.sendRST(craft.RST, c.SndNxt); err != nil {
 			return r, err
 		}
 	}
-	e.State = Closed
+	c.setState(rulebook.EvRST)
 	return r, ctx.Err()
 }

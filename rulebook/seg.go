@@ -1,4 +1,4 @@
-package handshake
+package rulebook
 
 import (
 	"time"
@@ -84,39 +84,14 @@ func (s *Seg) Notes() []string {
 func SegOf(p *craft.Packet, num int, t time.Time, from Role) Seg {
 	s := Seg{Num: num, Time: t, From: from, Flags: p.TCP.Flags, Seq: p.TCP.Seq, Ack: p.TCP.Ack,
 		Len: p.PayloadLen, Window: p.TCP.Window, TTL: p.TTL(), WScale: -1}
-	for _, o := range p.TCP.Options {
-		switch o.Kind {
-		case craft.OptMSS:
-			if len(o.Data) == 2 {
-				s.MSS = uint16(o.Data[0])<<8 | uint16(o.Data[1])
-			}
-		case craft.OptWindowScale:
-			if len(o.Data) == 1 {
-				s.WScale = int8(min(o.Data[0], 127))
-			}
-		case craft.OptSACKPermitted:
-			s.SACKOK = true
-		case craft.OptTimestamps:
-			if len(o.Data) == 8 {
-				d := o.Data
-				s.HasTS = true
-				s.TSval = uint32(d[0])<<24 | uint32(d[1])<<16 | uint32(d[2])<<8 | uint32(d[3])
-				s.TSecr = uint32(d[4])<<24 | uint32(d[5])<<16 | uint32(d[6])<<8 | uint32(d[7])
-			}
-		}
+	s.MSS, _ = p.TCP.MSS()
+	if ws, ok := p.TCP.WindowScale(); ok {
+		s.WScale = int8(min(ws, 127))
 	}
+	s.SACKOK = p.TCP.SACKPermitted()
+	s.TSval, s.TSecr, s.HasTS = p.TCP.Timestamps()
 	return s
 }
 
-// consumed is the sequence space a segment takes: its length, plus one for
-// SYN and one for FIN (RFC 9293 section 3.4).
-func (s *Seg) consumed() uint32 {
-	n := uint32(s.Len)
-	if s.Flags&craft.SYN != 0 {
-		n++
-	}
-	if s.Flags&craft.FIN != 0 {
-		n++
-	}
-	return n
-}
+// SeqLen is the sequence space the segment occupies (craft.SeqLen).
+func (s *Seg) SeqLen() uint32 { return craft.SeqLen(s.Flags, s.Len) }

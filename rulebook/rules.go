@@ -1,9 +1,8 @@
-package handshake
+package rulebook
 
 import (
+	"encoding/json"
 	"fmt"
-
-	"github.com/tcpprobe/tcpprobe/report"
 )
 
 // RuleID identifies a rule of the rulebook.
@@ -73,14 +72,13 @@ const (
 	Fail
 )
 
-func (r RuleResult) String() string {
-	return [...]string{"n/a", "pass", "FAIL"}[r]
-}
+var resultNames = [...]string{"n/a", "pass", "fail"}
 
-// MarshalText prints results as "n/a", "pass", "fail" in JSON.
-func (r RuleResult) MarshalText() ([]byte, error) {
-	return []byte([...]string{"n/a", "pass", "fail"}[r]), nil
-}
+// String is "n/a", "pass" or "fail".
+func (r RuleResult) String() string { return resultNames[r] }
+
+// MarshalText prints results by name in JSON.
+func (r RuleResult) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // maxEvidence bounds the segment numbers kept per verdict.
 const maxEvidence = 4
@@ -131,9 +129,58 @@ func (v *Verdict) fail(num int, format string, a ...any) {
 	}
 }
 
-// Report returns the verdict with its rule's ID and statement, for
-// display and JSON.
-func (v *Verdict) Report() report.Verdict {
+// verdictJSON is a verdict's JSON form: the rule by its stable ID and
+// statement, the result and the evidence.
+type verdictJSON struct {
+	ID        string     `json:"id"`
+	Statement string     `json:"statement"`
+	Result    RuleResult `json:"result"`
+	Evidence  []int      `json:"evidence,omitempty"`
+	Detail    string     `json:"detail,omitempty"`
+}
+
+// MarshalJSON writes the verdict with its rule's ID and statement.
+func (v Verdict) MarshalJSON() ([]byte, error) {
 	r := Rules[v.Rule]
-	return report.Verdict{ID: r.ID, Statement: r.Statement, Result: [...]string{"n/a", "pass", "fail"}[v.Result], Evidence: v.Evidence(), Detail: v.Detail}
+	return json.Marshal(verdictJSON{ID: r.ID, Statement: r.Statement, Result: v.Result, Evidence: v.Evidence(), Detail: v.Detail})
+}
+
+// UnmarshalJSON reads a verdict written by MarshalJSON (evidence beyond
+// the first four segments is dropped).
+func (v *Verdict) UnmarshalJSON(b []byte) error {
+	var j struct {
+		verdictJSON
+		Result string `json:"result"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*v = Verdict{Detail: j.Detail}
+	id, ok := RuleByID(j.ID)
+	if !ok {
+		return fmt.Errorf("unknown rule %q", j.ID)
+	}
+	v.Rule = id
+	for i, n := range resultNames {
+		if n == j.Result {
+			v.Result = RuleResult(i)
+		}
+	}
+	for _, n := range j.Evidence {
+		if v.nev < maxEvidence {
+			v.ev[v.nev] = int32(n)
+			v.nev++
+		}
+	}
+	return nil
+}
+
+// RuleByID finds a rule by its stable ID.
+func RuleByID(id string) (RuleID, bool) {
+	for i, r := range Rules {
+		if r.ID == id {
+			return RuleID(i), true
+		}
+	}
+	return 0, false
 }

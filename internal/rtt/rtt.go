@@ -1,4 +1,7 @@
-package report
+// Package rtt holds round-trip arithmetic shared by the live workloads:
+// ping-style statistics over samples, the RFC 6298 estimator, and
+// durations as milliseconds for JSON and tables.
+package rtt
 
 import (
 	"fmt"
@@ -6,8 +9,8 @@ import (
 	"time"
 )
 
-// RTTStats are ping-style round-trip statistics.
-type RTTStats struct {
+// Summary is ping-style round-trip statistics.
+type Summary struct {
 	Sent     int     `json:"sent"`
 	Answered int     `json:"answered"`
 	LossPct  float64 `json:"loss_pct"`
@@ -19,8 +22,8 @@ type RTTStats struct {
 
 // Stats computes RTT statistics as ping does (mdev is the standard
 // deviation of the samples).
-func Stats(sent int, rtts []time.Duration) RTTStats {
-	s := RTTStats{Sent: sent, Answered: len(rtts)}
+func Stats(sent int, rtts []time.Duration) Summary {
+	s := Summary{Sent: sent, Answered: len(rtts)}
 	if sent > 0 {
 		s.LossPct = 100 * float64(sent-len(rtts)) / float64(sent)
 	}
@@ -43,7 +46,7 @@ func Stats(sent int, rtts []time.Duration) RTTStats {
 }
 
 // Line renders "3 sent, 3 answered, 0.0% loss, rtt min/avg/max/mdev = a/b/c/d ms".
-func (s RTTStats) Line() string {
+func (s Summary) Line() string {
 	l := fmt.Sprintf("%d sent, %d answered, %.1f%% loss", s.Sent, s.Answered, s.LossPct)
 	if s.Answered > 0 {
 		l += fmt.Sprintf(", rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms", s.MinMs, s.AvgMs, s.MaxMs, s.MdevMs)

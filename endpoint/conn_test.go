@@ -1,29 +1,51 @@
-package handshake
+package endpoint
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/rulebook"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
 
 // fakeNet records what the endpoint sends and plays back scripted peer
-// segments: a unit test of the receiver logic without a network.
+// segments: a unit test of the receiver logic without a network. Like a
+// capture, it shows our own segments too, before what the peer sends.
 type fakeNet struct {
 	sent []craft.Segment
+	echo []*wire.Event
 	in   []*wire.Event
 }
 
 func (f *fakeNet) Send(s *craft.Segment) error {
 	f.sent = append(f.sent, *s)
+	seg := *s
+	seg.Src, seg.Dst, seg.TCP.SrcPort, seg.TCP.DstPort = us.Addr(), peer.Addr(), us.Port(), peer.Port()
+	b := make([]byte, craft.MaxPacket)
+	n, err := seg.Encode(b)
+	if err != nil {
+		return err
+	}
+	ev := &wire.Event{Time: time.Now(), Dir: wire.Out, Raw: b[:n]}
+	if err := ev.Pkt.Decode(ev.Raw); err != nil {
+		return err
+	}
+	f.echo = append(f.echo, ev)
 	return nil
 }
 
 func (f *fakeNet) Next(ctx context.Context) (*wire.Event, error) {
+	if len(f.echo) > 0 {
+		ev := f.echo[0]
+		f.echo = f.echo[1:]
+		return ev, nil
+	}
 	if len(f.in) == 0 {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -56,13 +78,13 @@ func peerSeg(t *testing.T, flags craft.Flags, seq, ack craft.Seq, payload string
 
 // established returns an endpoint that completed a handshake with a peer
 // whose ISN is 5000.
-func established(t *testing.T) (*Endpoint, *fakeNet) {
+func established(t *testing.T) (*Conn, *fakeNet) {
 	isn := uint32(1000)
 	n := &fakeNet{}
-	e := NewEndpoint(n, EndpointConfig{ISN: &isn})
+	e := New(n, Config{ISN: &isn})
 	n.in = []*wire.Event{peerSeg(t, craft.SYN|craft.ACK, 5000, 1001, "")}
 	out, err := e.Open(context.Background(), OpenConfig{})
-	if err != nil || out != Open || e.State != Established || e.RcvNxt != 5001 {
+	if err != nil || out != Open || e.State != rulebook.Established || e.RcvNxt != 5001 {
 		t.Fatalf("open: %v %v %v rcv %d", out, err, e.State, e.RcvNxt)
 	}
 	return e, n
@@ -91,14 +113,14 @@ func TestEndpointACKsOutOfOrderAndRetransmittedData(t *testing.T) {
 		{peerSeg(t, craft.FIN|craft.ACK, 5013, 1001, ""), 5014, "FIN consumes one sequence number"},
 	}
 	for _, s := range steps {
-		if err := e.handle(s.ev, false); err != nil {
+		if err := e.handle(Event{Event: s.ev}, false); err != nil {
 			t.Fatal(err)
 		}
 		if got := lastACK(t, n); got != s.wantAck {
 			t.Errorf("%s: ack %d, want %d", s.what, got, s.wantAck)
 		}
 	}
-	if string(e.Received) != "aaaabbbbcccc" || e.State != CloseWait || e.DupACKsSent != 1 {
+	if string(e.Received) != "aaaabbbbcccc" || e.State != rulebook.CloseWait || e.DupACKsSent != 1 {
 		t.Errorf("received %q state %v dupacks %d", e.Received, e.State, e.DupACKsSent)
 	}
 }
@@ -106,7 +128,7 @@ func TestEndpointACKsOutOfOrderAndRetransmittedData(t *testing.T) {
 func TestEndpointRejectsBadSynAck(t *testing.T) {
 	isn := uint32(1000)
 	n := &fakeNet{}
-	e := NewEndpoint(n, EndpointConfig{ISN: &isn, Retries: 1, RTO: 10 * time.Millisecond})
+	e := New(n, Config{ISN: &isn, Retries: 1, RTO: 10 * time.Millisecond})
 	n.in = []*wire.Event{peerSeg(t, craft.SYN|craft.ACK, 5000, 1002, "")} // acks ISN+2
 	out, err := e.Open(context.Background(), OpenConfig{})
 	if err != nil || out != Filtered {
@@ -127,20 +149,65 @@ func TestEndpointRejectsBadSynAck(t *testing.T) {
 func TestEndpointRSTAcceptance(t *testing.T) {
 	e, _ := established(t)
 	// A RST not at RCV.NXT must not close the connection (RFC 5961 3.2).
-	if err := e.handle(peerSeg(t, craft.RST, 5003, 0, ""), false); err != nil {
+	if err := e.handle(Event{Event: peerSeg(t, craft.RST, 5003, 0, "")}, false); err != nil {
 		t.Fatal(err)
 	}
-	if e.State != Established {
+	if e.State != rulebook.Established {
 		t.Fatalf("out-of-window RST closed the connection")
 	}
-	if err := e.handle(peerSeg(t, craft.RST, 5001, 0, ""), false); err != nil {
+	if err := e.handle(Event{Event: peerSeg(t, craft.RST, 5001, 0, "")}, false); err != nil {
 		t.Fatal(err)
 	}
-	if e.State != Closed || e.PeerRSTs != 1 {
+	if e.State != rulebook.Closed || e.PeerRSTs != 1 {
 		t.Errorf("RST at RCV.NXT: state %v", e.State)
 	}
 	// Nothing more arrives: Wait returns at its deadline, not with an error.
 	if err := e.Wait(context.Background(), 5*time.Millisecond, false); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Error(err)
+	}
+}
+
+// TestStateChangesFollowTheDiagram: our endpoint moves only along the RFC
+// 9293 diagram; an arc the diagram lacks is our bug and says so.
+func TestStateChangesFollowTheDiagram(t *testing.T) {
+	e, _ := established(t)
+	if err := e.handle(Event{Event: peerSeg(t, craft.FIN|craft.ACK, 5001, 1001, "")}, false); err != nil {
+		t.Fatal(err)
+	}
+	if e.State != rulebook.CloseWait {
+		t.Fatalf("state after the peer's FIN: %v", e.State)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "CLOSE_WAIT cannot receive ACK of SYN") {
+			t.Errorf("missing arc did not panic with its name: %v", r)
+		}
+	}()
+	e.setState(rulebook.EvRecvACKSYN)
+}
+
+// TestPeerKeepAliveAnswered: a peer's keepalive probe (seq = RCV.NXT-1, no
+// data) gets an ACK of RCV.NXT, unless we stay silent on purpose.
+func TestPeerKeepAliveAnswered(t *testing.T) {
+	for _, silent := range []bool{false, true} {
+		e, n := established(t)
+		before := len(n.sent)
+		n.in = []*wire.Event{peerSeg(t, craft.ACK, 5000, 1001, "")}
+		var probes int
+		err := e.Receive(context.Background(), time.Now().Add(20*time.Millisecond), silent, func(ev Event) bool {
+			if ev.Seg.KeepAlive {
+				probes++
+			}
+			return false
+		})
+		if err != nil || probes != 1 {
+			t.Fatalf("silent=%v: %v, %d probes seen", silent, err, probes)
+		}
+		answered := len(n.sent) > before
+		if answered == silent {
+			t.Errorf("silent=%v: answered=%v", silent, answered)
+		}
+		if answered && lastACK(t, n) != 5001 {
+			t.Errorf("answer acks %d, want RCV.NXT 5001", lastACK(t, n))
+		}
 	}
 }

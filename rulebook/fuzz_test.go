@@ -1,4 +1,4 @@
-package handshake
+package rulebook
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package report
+package ladder
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"github.com/tcpprobe/tcpprobe/craft"
 )
 
-// Segment is the JSON form of one TCP segment or ICMP error.
-type Segment struct {
+// Packet is the JSON view of one captured TCP segment or ICMP error.
+type Packet struct {
 	Src     string   `json:"src"`
 	Dst     string   `json:"dst"`
 	TTL     uint8    `json:"ttl"`
@@ -30,12 +30,12 @@ type ICMP struct {
 	MTU         uint32 `json:"mtu,omitempty"`
 }
 
-// SegmentOf describes a decoded packet.
-func SegmentOf(p *craft.Packet) Segment {
-	s := Segment{Src: p.Src().String(), Dst: p.Dst().String(), TTL: p.TTL()}
+// PacketOf describes a decoded packet.
+func PacketOf(p *craft.Packet) Packet {
+	s := Packet{Src: p.Src().String(), Dst: p.Dst().String(), TTL: p.TTL()}
 	if p.HasTCP {
-		s.Src = fmt.Sprintf("%s", joinHostPort(p.Src().String(), p.TCP.SrcPort))
-		s.Dst = fmt.Sprintf("%s", joinHostPort(p.Dst().String(), p.TCP.DstPort))
+		s.Src = joinHostPort(p.Src().String(), p.TCP.SrcPort)
+		s.Dst = joinHostPort(p.Dst().String(), p.TCP.DstPort)
 		s.Flags = p.TCP.Flags.String()
 		s.Seq, s.Ack, s.Window, s.Len = uint32(p.TCP.Seq), uint32(p.TCP.Ack), p.TCP.Window, p.PayloadLen
 		s.Options = Options(p.TCP.Options)
@@ -67,10 +67,9 @@ func joinHostPort(h string, p uint16) string {
 
 // Line renders a segment on one line:
 // "SYN,ACK seq=1 ack=2 win=65160 ttl=64 len=0 opts=[mss 1460,sackOK]".
-func (s Segment) Line() string {
+func (s Packet) Line() string {
 	if s.ICMP != nil {
-		l := fmt.Sprintf("ICMP %s from %s (type %d code %d) ttl=%d", s.ICMP.Description, s.ICMP.From, s.ICMP.Type, s.ICMP.Code, s.TTL)
-		return l
+		return fmt.Sprintf("ICMP %s from %s (type %d code %d) ttl=%d", s.ICMP.Description, s.ICMP.From, s.ICMP.Type, s.ICMP.Code, s.TTL)
 	}
 	l := fmt.Sprintf("%s seq=%d ack=%d win=%d ttl=%d len=%d", s.Flags, s.Seq, s.Ack, s.Window, s.TTL, s.Len)
 	if len(s.Options) > 0 {

@@ -1,4 +1,4 @@
-package handshake
+package rulebook
 
 import (
 	"fmt"
@@ -68,13 +68,12 @@ type Transition struct {
 // states and checks the rulebook as it goes. The zero value is not ready:
 // call Init. Observe does not allocate unless Record is set.
 type Tracker struct {
-	cfg     TrackerConfig
-	Side    [2]Side
-	Segs    []Seg // with Record
-	Trans   []Transition
-	v       [NumRules]Verdict
-	n       int
-	closeBy Role
+	cfg   TrackerConfig
+	Side  [2]Side
+	Segs  []Seg // with Record
+	Trans []Transition
+	v     [NumRules]Verdict
+	n     int
 	// Close-form bookkeeping.
 	firstFIN      int8 // -1 none, else Role
 	sepACKOfFirst bool // the first FIN was ACKed by a segment without FIN
@@ -111,14 +110,11 @@ func (t *Tracker) Init(cfg TrackerConfig) {
 // counts as a keepalive probe (default 1 s).
 func (t *Tracker) SetKeepAliveIdle(d time.Duration) { t.idleThreshold = d }
 
-// Segments is how many segments were observed.
-func (t *Tracker) Segments() int { return t.n }
-
-func (t *Tracker) move(num int, r Role, ev event) {
+func (t *Tracker) move(num int, r Role, ev Event) {
 	s := &t.Side[r]
-	to, ok := transition(s.State, ev)
+	to, ok := Step(s.State, ev)
 	if !ok {
-		t.v[RuleLegalTransitions].fail(num, "%s in %v cannot %s", r, s.State, eventNames[ev])
+		t.v[RuleLegalTransitions].fail(num, "%s in %v cannot %s", r, s.State, ev)
 		return
 	}
 	if to != s.State {
@@ -130,9 +126,6 @@ func (t *Tracker) move(num int, r Role, ev event) {
 	}
 }
 
-var eventNames = [...]string{"send SYN", "receive SYN", "send SYN-ACK", "receive SYN-ACK", "receive ACK of SYN",
-	"send FIN", "receive FIN", "receive ACK of FIN", "time out", "reset"}
-
 // Observe feeds the next segment of the connection to the tracker.
 func (t *Tracker) Observe(s *Seg) {
 	t.n++
@@ -140,7 +133,7 @@ func (t *Tracker) Observe(s *Seg) {
 	fr, tr := s.From, 1-s.From
 	num := s.Num
 	f := s.Flags
-	consumed := s.consumed()
+	consumed := s.SeqLen()
 	end := s.Seq.Add(consumed)
 	prevNext, prevSawAny := from.NextSeq, from.SawAny
 
@@ -213,7 +206,7 @@ func (t *Tracker) Observe(s *Seg) {
 	// Timestamps: TSecr must echo a value the other side sent; once both
 	// offered them, every segment carries them.
 	if s.HasTS && f&craft.SYN == 0 && f&craft.ACK != 0 && s.TSecr != 0 && to.tsSeen {
-		if int32(s.TSecr-to.tsMax) > 0 {
+		if craft.TSAfter(s.TSecr, to.tsMax) {
 			t.v[RuleTSecrEchoes].fail(num, "TSecr %d is newer than any TSval %s sent (last %d)", s.TSecr, tr, to.tsMax)
 		} else {
 			t.v[RuleTSecrEchoes].pass(num)
@@ -222,7 +215,7 @@ func (t *Tracker) Observe(s *Seg) {
 	if s.HasTS {
 		if !from.tsSeen {
 			from.tsMin, from.tsMax, from.tsSeen = s.TSval, s.TSval, true
-		} else if int32(s.TSval-from.tsMax) > 0 {
+		} else if craft.TSAfter(s.TSval, from.tsMax) {
 			from.tsMax = s.TSval
 		}
 	}
@@ -266,10 +259,10 @@ func (t *Tracker) Observe(s *Seg) {
 				// before the peer's FIN reached it (simultaneous close,
 				// RFC 9293 3.6 case 2).
 				from.State = Established
-				t.move(num, fr, evSendFIN)
-				t.move(num, fr, evRecvFIN)
+				t.move(num, fr, EvSendFIN)
+				t.move(num, fr, EvRecvFIN)
 			} else {
-				t.move(num, fr, evSendFIN)
+				t.move(num, fr, EvSendFIN)
 			}
 		} else if finSeq != from.FINSeq {
 			t.v[RuleNoDataAfterFIN].fail(num, "%s sent a second FIN at %d after one at %d", fr, finSeq, from.FINSeq)
@@ -280,7 +273,7 @@ func (t *Tracker) Observe(s *Seg) {
 			s.Annotations |= uint16(NoteFINInTimeWait)
 		}
 		if to.State != SynSent && to.State != Listen && to.State != Closed {
-			t.move(num, tr, evRecvFIN)
+			t.move(num, tr, EvRecvFIN)
 		}
 	}
 
@@ -321,7 +314,7 @@ func (t *Tracker) observeSYN(s *Seg, from, to *Side, fr, tr Role) {
 		t.v[RuleLegalTransitions].fail(num, "%s sent a SYN with a new ISN %d (was %d) on a live connection", fr, s.Seq, from.ISN)
 	}
 	if !from.SawSYN {
-		from.ISN, from.SawSYN, from.synEnd = s.Seq, true, s.Seq.Add(s.consumed())
+		from.ISN, from.SawSYN, from.synEnd = s.Seq, true, s.Seq.Add(s.SeqLen())
 		from.MSS, from.WScale, from.SACKOK, from.TSOK = s.MSS, s.WScale, s.SACKOK, s.HasTS
 	}
 	if s.MSS != 0 {
@@ -332,16 +325,16 @@ func (t *Tracker) observeSYN(s *Seg, from, to *Side, fr, tr Role) {
 		}
 	}
 	if f&craft.ACK == 0 {
-		t.move(num, fr, evSendSYN)
+		t.move(num, fr, EvSendSYN)
 		if to.SawSYN && to.State == SynSent && from.State == SynSent {
 			// The SYNs crossed: this side's SYN left before the peer's
 			// arrived, which it now receives (RFC 9293 3.5, figure 8).
-			t.move(num, fr, evRecvSYN)
+			t.move(num, fr, EvRecvSYN)
 		}
 		switch to.State {
 		case SynSent, SynReceived:
 			// Simultaneous open (or a retransmitted SYN).
-			t.move(num, tr, evRecvSYN)
+			t.move(num, tr, EvRecvSYN)
 		case Closed:
 			// A passive end is known only by its answer; until then it is
 			// taken to listen. Its SYN-ACK moves it to SYN_RECEIVED, a RST
@@ -377,12 +370,12 @@ func (t *Tracker) observeSYN(s *Seg, from, to *Side, fr, tr Role) {
 	if from.State == Closed {
 		from.State = Listen
 	}
-	t.move(num, fr, evSendSYNACK)
+	t.move(num, fr, EvSendSYNACK)
 	if to.SawSYN && s.Ack == to.synEnd {
 		if to.State == SynReceived {
-			t.move(num, tr, evRecvACKSYN)
+			t.move(num, tr, EvRecvACKSYN)
 		} else if to.State == SynSent {
-			t.move(num, tr, evRecvSYNACK)
+			t.move(num, tr, EvRecvSYNACK)
 		}
 	}
 }
@@ -434,7 +427,7 @@ func (t *Tracker) observeACK(s *Seg, from, to *Side, fr, tr Role, end craft.Seq)
 		to.kaPending, to.kaProbes = false, 0
 	}
 	if to.State == SynReceived && to.SawSYN && !s.Ack.LessThan(to.synEnd) && s.Flags&craft.SYN == 0 {
-		t.move(num, tr, evRecvACKSYN)
+		t.move(num, tr, EvRecvACKSYN)
 	}
 	if to.FIN && !to.FINAck {
 		want := to.FINSeq.Add(1)
@@ -453,7 +446,7 @@ func (t *Tracker) observeACK(s *Seg, from, to *Side, fr, tr Role, end craft.Seq)
 					t.v[RuleFinalACK].fail(num, "final ACK has seq %d, want own FIN seq + 1 = %d", s.Seq, from.FINSeq.Add(1))
 				}
 			}
-			t.move(num, tr, evRecvACKFIN)
+			t.move(num, tr, EvRecvACKFIN)
 		case s.Ack.After(want):
 			t.v[RuleFINAcked].fail(num, "%s acknowledges %d, want FIN seq + 1 = %d", fr, s.Ack, want)
 		}
@@ -473,7 +466,7 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 		}
 		t.rstBy, t.rstNum = int8(fr), num
 		from.State = Closed
-		t.move(num, tr, evRST)
+		t.move(num, tr, EvRST)
 		return
 	}
 	if from.State == SynSent {
@@ -481,7 +474,7 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 		// unacceptable ACK (<SEQ=SEG.ACK><CTL=RST>) resets the peer's
 		// half-open connection; the sender stays in SYN_SENT.
 		if to.State == SynReceived {
-			t.move(num, tr, evRST)
+			t.move(num, tr, EvRST)
 		}
 		return
 	}
@@ -501,10 +494,10 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 		t.rstAfterClose = from.FIN && to.FIN && from.FINAck && to.FINAck
 	}
 	if from.State != Closed {
-		t.move(num, fr, evRST)
+		t.move(num, fr, EvRST)
 	}
 	if accepted && to.State != Closed && to.State != Listen {
-		t.move(num, tr, evRST)
+		t.move(num, tr, EvRST)
 	}
 	to.kaPending = false
 	if from.kaPending && from.kaProbes > 0 {
@@ -515,7 +508,7 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 // TimeWaitExpired records that side r's TIME_WAIT timer ran out.
 func (t *Tracker) TimeWaitExpired(r Role, num int) {
 	if t.Side[r].State == TimeWait {
-		t.move(num, r, evTimeout)
+		t.move(num, r, EvTimeout)
 	}
 }
 
@@ -541,11 +534,11 @@ func (t *Tracker) Verdicts() []Verdict {
 	return append([]Verdict(nil), t.v[:]...)
 }
 
-// VerdictOf returns one rule's verdict.
-func (t *Tracker) VerdictOf(r RuleID) *Verdict { return &t.v[r] }
+// Verdict returns one rule's verdict.
+func (t *Tracker) Verdict(r RuleID) *Verdict { return &t.v[r] }
 
-// Verdict returns one rule's verdict (without copying the evidence).
-func (t *Tracker) Verdict(r RuleID) RuleResult { return t.v[r].Result }
+// Result returns one rule's result (without copying the evidence).
+func (t *Tracker) Result(r RuleID) RuleResult { return t.v[r].Result }
 
 // Failed reports whether any rule failed.
 func (t *Tracker) Failed() bool {
