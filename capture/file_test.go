@@ -38,7 +38,7 @@ func countFrames(t *testing.T, r *FileReader) (n, tcp int) {
 // TestSharedCaptures reads pcap and pcapng files and counts their frames;
 // the counts are tshark's for the same files.
 func TestSharedCaptures(t *testing.T) {
-	dir := testpaths.SharedPcaps(t)
+	dir := testpaths.ZeekPcaps(t)
 	for _, tc := range []struct {
 		file       string
 		frames     int
@@ -94,7 +94,7 @@ func tsharkCount(t *testing.T, file, filter string) int {
 }
 
 func TestGzipAndStdinStyleReader(t *testing.T) {
-	dir := testpaths.SharedPcaps(t)
+	dir := testpaths.ZeekPcaps(t)
 	raw, err := os.ReadFile(filepath.Join(dir, "http-get.pcap"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestGzipAndStdinStyleReader(t *testing.T) {
 }
 
 func TestBadFiles(t *testing.T) {
-	dir := testpaths.SharedPcaps(t)
+	dir := testpaths.ZeekPcaps(t)
 	raw, err := os.ReadFile(filepath.Join(dir, "http-get.pcap"))
 	if err != nil {
 		t.Fatal(err)

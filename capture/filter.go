@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // ProbeFilter returns a BPF filter for a probe between local and remote:
@@ -19,4 +20,26 @@ func ProbeFilter(local, remote netip.AddrPort) string {
 		return tcp + fmt.Sprintf(" or (icmp and dst host %s and (icmp[0] == 3 or icmp[0] == 11 or icmp[0] == 12))", local.Addr())
 	}
 	return tcp + fmt.Sprintf(" or (icmp6 and dst host %s and (ip6[40] == 1 or ip6[40] == 2 or ip6[40] == 3 or ip6[40] == 4))", local.Addr())
+}
+
+// ScanFilter returns a BPF filter for a scan from src:port: every TCP
+// segment to that port, and ICMP destination unreachable / ICMPv6 errors
+// addressed to src.
+func ScanFilter(src netip.Addr, port uint16) string {
+	return fmt.Sprintf("(tcp dst port %d and dst host %s) or (icmp and dst host %[2]s and icmp[0] == 3) or (icmp6 and dst host %[2]s and ip6[40] == 1)", port, src)
+}
+
+// TraceFilter returns a BPF filter for a traceroute from src's ports to
+// target: the target's segments to any of the ports, and every ICMP or
+// ICMPv6 message to src (time exceeded from routers included).
+func TraceFilter(src netip.Addr, ports []uint16, target netip.AddrPort) string {
+	var b strings.Builder
+	for i, p := range ports {
+		if i > 0 {
+			b.WriteString(" or ")
+		}
+		fmt.Fprintf(&b, "dst port %d", p)
+	}
+	return fmt.Sprintf("(tcp and src host %s and src port %d and (%s)) or (icmp and dst host %s) or (icmp6 and dst host %[4]s)",
+		target.Addr(), target.Port(), b.String(), src)
 }

@@ -15,7 +15,7 @@ import (
 func FuzzFileReader(f *testing.F) {
 	// Seeds: a real pcap and a real pcapng, whole and cut in half.
 	for _, name := range []string{"tcp-syn.pcap", "tcp-retransmit-timeout.pcapng"} {
-		if b, err := os.ReadFile(filepath.Join(testpaths.SharedPcapsOrEmpty(), name)); err == nil {
+		if b, err := os.ReadFile(filepath.Join(testpaths.ZeekPcapsOrEmpty(), name)); err == nil {
 			f.Add(b)
 			f.Add(b[:len(b)/2])
 		}

@@ -18,7 +18,7 @@ import (
 type Live struct {
 	h        *pcap.Handle
 	linkType int
-	iface    string
+	iface    string // for error messages
 }
 
 // pollInterval bounds how long a read waits before it looks at its context
@@ -88,9 +88,6 @@ func OpenLiveWith(iface, filter string, o LiveOptions) (*Live, error) {
 
 // LinkType is the link-layer type of captured frames.
 func (l *Live) LinkType() int { return l.linkType }
-
-// Iface is the interface being captured.
-func (l *Live) Iface() string { return l.iface }
 
 // Next returns the next frame (its Data is a copy the caller may keep). It
 // returns ctx.Err() once ctx is done: it never blocks for longer than a

@@ -27,9 +27,6 @@ func OpenLive(string, string) (*Live, error) { return nil, errNoCgo }
 // LinkType returns 0.
 func (*Live) LinkType() int { return 0 }
 
-// Iface returns "".
-func (*Live) Iface() string { return "" }
-
 // Next is unavailable without cgo.
 func (*Live) Next(context.Context) (Frame, error) { return Frame{}, errNoCgo }
 

@@ -3,20 +3,19 @@ package capture
 import (
 	"bufio"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/tcpprobe/tcpprobe/internal/atomicfile"
 )
 
-// Writer writes frames to a pcap file with nanosecond timestamps. The file
-// appears under its name only when Close succeeds (written to a temporary
-// file in the same directory, then renamed), so a reader never sees half a
-// capture.
+// Writer writes frames to a pcap file with nanosecond timestamps. A
+// regular file appears under its name only when Close succeeds, so a
+// reader never sees half a capture; a device or FIFO is written in place
+// (internal/atomicfile).
 type Writer struct {
-	f    *os.File
+	f    *atomicfile.File
 	bw   *bufio.Writer
 	w    *pcapgo.Writer
 	path string
@@ -25,19 +24,32 @@ type Writer struct {
 
 // CreateFile starts a pcap file at path for frames of linkType.
 func CreateFile(path string, linkType int) (*Writer, error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("write capture: %w", err)
 	}
 	bw := bufio.NewWriter(f)
 	w := pcapgo.NewWriterNanos(bw)
 	if err := w.WriteFileHeader(65535, layers.LinkType(linkType)); err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		f.Abort()
 		return nil, fmt.Errorf("write capture: %w", err)
 	}
 	return &Writer{f: f, bw: bw, w: w, path: path, link: linkType}, nil
+}
+
+// WriteFile writes frames to a pcap file at path, all or nothing.
+func WriteFile(path string, linkType int, frames []Frame) error {
+	w, err := CreateFile(path, linkType)
+	if err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := w.Write(f); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close()
 }
 
 // LinkType is the link-layer type the file was created for.
@@ -58,28 +70,15 @@ func (w *Writer) Write(fr Frame) error {
 
 // Close flushes the file and moves it into place.
 func (w *Writer) Close() error {
-	err := w.bw.Flush()
-	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(w.f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(w.f.Name(), w.path)
-	}
-	if err != nil {
-		os.Remove(w.f.Name())
+	if err := w.bw.Flush(); err != nil {
+		w.f.Abort()
 		return fmt.Errorf("write capture %s: %w", w.path, err)
+	}
+	if err := w.f.Commit(); err != nil {
+		return fmt.Errorf("write capture: %w", err)
 	}
 	return nil
 }
 
 // Abort discards the file.
-func (w *Writer) Abort() {
-	w.f.Close()
-	os.Remove(w.f.Name())
-}
+func (w *Writer) Abort() { w.f.Abort() }

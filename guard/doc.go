@@ -18,3 +18,8 @@
 //	nft add chain inet tcpprobe_PID_N out '{ type filter hook output priority -150; }'
 //	nft add rule inet tcpprobe_PID_N out meta mark != 0x74707262 ip saddr L ip daddr R tcp sport LP tcp dport RP tcp flags rst counter drop
 package guard
+
+import "errors"
+
+// ErrClosed is returned when a rule is added to a guard already closed.
+var ErrClosed = errors.New("guard closed")

@@ -3,11 +3,11 @@
 package guard
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -81,7 +81,7 @@ func (g *Guard) DropRST(local, remote netip.AddrPort) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return fmt.Errorf("guard closed")
+		return ErrClosed
 	}
 	if local.Addr().Is4() != remote.Addr().Is4() {
 		return fmt.Errorf("guard: %v and %v are of different ip versions", local, remote)
@@ -90,7 +90,7 @@ func (g *Guard) DropRST(local, remote netip.AddrPort) error {
 	if _, ok := g.rules[key]; ok {
 		return nil
 	}
-	r := g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstRuleExprs(local, remote)})
+	r := g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstRuleExprs(local, remote), UserData: ruleTag(local, remote)})
 	if err := g.conn.Flush(); err != nil {
 		return privilege.Check("add nftables rule", "CAP_NET_ADMIN", err)
 	}
@@ -107,21 +107,41 @@ func (g *Guard) Allow(local, remote netip.AddrPort) error {
 	if _, ok := g.rules[key]; !ok || g.closed {
 		return nil
 	}
+	r, err := g.find(local, remote)
+	if err != nil {
+		return err
+	}
+	if err := g.conn.DelRule(r); err != nil {
+		return err
+	}
+	if err := g.conn.Flush(); err != nil {
+		return fmt.Errorf("delete nftables rule: %w", err)
+	}
 	delete(g.rules, key)
+	return nil
+}
+
+// ruleTag is the UserData that names a rule by its flow: rules are found
+// again by it (with the handle the kernel gave them), never by comparing
+// their expressions.
+func ruleTag(local, remote netip.AddrPort) []byte {
+	return []byte(local.String() + ">" + remote.String())
+}
+
+// find returns the kernel's copy of the rule for local→remote, with its
+// handle and counter.
+func (g *Guard) find(local, remote netip.AddrPort) (*nftables.Rule, error) {
 	rules, err := g.conn.GetRules(g.table, g.chain)
 	if err != nil {
-		return fmt.Errorf("list nftables rules: %w", err)
+		return nil, fmt.Errorf("list nftables rules: %w", err)
 	}
-	want := rstRuleExprs(local, remote)
+	tag := ruleTag(local, remote)
 	for _, r := range rules {
-		if sameMatch(r.Exprs, want) {
-			if err := g.conn.DelRule(r); err != nil {
-				return err
-			}
-			return g.conn.Flush()
+		if bytes.Equal(r.UserData, tag) {
+			return r, nil
 		}
 	}
-	return nil
+	return nil, fmt.Errorf("no guard rule for %v -> %v", local, remote)
 }
 
 // DropRSTFrom drops every outgoing RST from local, to any peer (for scans,
@@ -130,7 +150,7 @@ func (g *Guard) DropRSTFrom(local netip.AddrPort) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return fmt.Errorf("guard closed")
+		return ErrClosed
 	}
 	g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstFromPortExprs(local)})
 	if err := g.conn.Flush(); err != nil {
@@ -143,38 +163,16 @@ func (g *Guard) DropRSTFrom(local netip.AddrPort) error {
 func (g *Guard) Dropped(local, remote netip.AddrPort) (uint64, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	rules, err := g.conn.GetRules(g.table, g.chain)
+	r, err := g.find(local, remote)
 	if err != nil {
-		return 0, fmt.Errorf("read nftables counters: %w", err)
+		return 0, err
 	}
-	want := rstRuleExprs(local, remote)
-	for _, r := range rules {
-		if !sameMatch(r.Exprs, want) {
-			continue
-		}
-		for _, e := range r.Exprs {
-			if c, ok := e.(*expr.Counter); ok {
-				return c.Packets, nil
-			}
+	for _, e := range r.Exprs {
+		if c, ok := e.(*expr.Counter); ok {
+			return c.Packets, nil
 		}
 	}
-	return 0, fmt.Errorf("no guard rule for %v -> %v", local, remote)
-}
-
-// sameMatch compares the address and port operands of two rules.
-func sameMatch(a, b []expr.Any) bool {
-	var ca, cb []string
-	for _, e := range a {
-		if c, ok := e.(*expr.Cmp); ok {
-			ca = append(ca, fmt.Sprintf("%d%x", c.Op, c.Data))
-		}
-	}
-	for _, e := range b {
-		if c, ok := e.(*expr.Cmp); ok {
-			cb = append(cb, fmt.Sprintf("%d%x", c.Op, c.Data))
-		}
-	}
-	return strings.Join(ca, ",") == strings.Join(cb, ",")
+	return 0, fmt.Errorf("guard rule for %v -> %v has no counter", local, remote)
 }
 
 // Close deletes the table and closes the netlink socket. It is safe to call
@@ -195,27 +193,4 @@ func (g *Guard) Close() error {
 		return fmt.Errorf("remove nftables table %s: %w", g.table.Name, err)
 	}
 	return nil
-}
-
-// Tables lists the tcpprobe tables present (in the namespace of opts).
-func Tables(opts ...Option) ([]string, error) {
-	var copts []nftables.ConnOption
-	for _, o := range opts {
-		o(&copts)
-	}
-	conn, err := nftables.New(copts...)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := conn.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return nil, privilege.Check("list nftables tables", "CAP_NET_ADMIN", err)
-	}
-	var out []string
-	for _, t := range ts {
-		if strings.HasPrefix(t.Name, TablePrefix) {
-			out = append(out, t.Name)
-		}
-	}
-	return out, nil
 }

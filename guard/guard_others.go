@@ -38,6 +38,3 @@ func (*Guard) Dropped(netip.AddrPort, netip.AddrPort) (uint64, error) { return 0
 
 // Close does nothing.
 func (*Guard) Close() error { return nil }
-
-// Tables is not supported on this platform.
-func Tables(...Option) ([]string, error) { return nil, errUnsupported }

@@ -2,9 +2,7 @@ package scan
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -12,8 +10,8 @@ import (
 
 	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/craft"
-	"github.com/tcpprobe/tcpprobe/guard"
 	"github.com/tcpprobe/tcpprobe/inject"
+	"github.com/tcpprobe/tcpprobe/internal/rtt"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
 
@@ -89,11 +87,10 @@ type Scanner struct {
 	// For the end of a round: probes of the round still unanswered, when
 	// the last valid reply came, and the smoothed RTT and its variation
 	// (RFC 6298), all under mu.
-	pending      int
-	lastReply    time.Time
-	srtt, rttvar time.Duration
-	haveRTT      bool
-	lastSent     time.Time
+	pending   int
+	lastReply time.Time
+	rtt       rtt.Estimator
+	lastSent  time.Time
 }
 
 // quietFor is how long the end of a round waits without a reply before it
@@ -101,24 +98,11 @@ type Scanner struct {
 // 6298 (SRTT + 4 RTTVAR) over the replies seen, at least MinWait, at most
 // Wait.
 func (s *Scanner) quietFor() time.Duration {
-	if !s.haveRTT {
+	rto, ok := s.rtt.RTO()
+	if !ok {
 		return s.cfg.Wait
 	}
-	return min(max(s.srtt+4*s.rttvar, s.cfg.MinWait), s.cfg.Wait)
-}
-
-// sample folds one reply's RTT into the smoothed RTT (RFC 6298 2.2, 2.3).
-func (s *Scanner) sample(rtt time.Duration) {
-	if !s.haveRTT {
-		s.srtt, s.rttvar, s.haveRTT = rtt, rtt/2, true
-		return
-	}
-	d := s.srtt - rtt
-	if d < 0 {
-		d = -d
-	}
-	s.rttvar = (3*s.rttvar + d) / 4
-	s.srtt = (7*s.srtt + rtt) / 8
+	return min(max(rto, s.cfg.MinWait), s.cfg.Wait)
 }
 
 // waitLate waits after a round until every probe is answered, or replies
@@ -183,24 +167,6 @@ func (s *Scanner) find(k probeKey) (int, bool) {
 	return int(ti)*len(s.cfg.Ports) + int(pi), true
 }
 
-// cookie is the probe's ISN: SipHash-2-4 of the 4-tuple under the run's
-// secret.
-func (s *Scanner) cookie(dst netip.Addr, dport uint16) craft.Seq {
-	var b [36]byte
-	src16, dst16 := s.src.As16(), dst.As16()
-	copy(b[:], src16[:])
-	copy(b[16:], dst16[:])
-	binary.BigEndian.PutUint16(b[32:], s.sport)
-	binary.BigEndian.PutUint16(b[34:], dport)
-	return craft.Seq(siphash24(s.k0, s.k1, b[:]))
-}
-
-// expectedAck is what a valid RST or SYN-ACK acknowledges for a probe
-// without ACK: the cookie plus what the probe consumed.
-func (s *Scanner) consumed() uint32 {
-	return wire.Consumed(s.flags, 0)
-}
-
 // Run scans every target port and returns the verdicts, in target and
 // port order.
 func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
@@ -232,41 +198,18 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 			return nil, nil, errors.New("targets mix IPv4 and IPv6: scan them separately")
 		}
 	}
-	rt, err := inject.RouteTo(cfg.Targets[0])
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := wire.CheckLabOnly(rt); err != nil {
-		return nil, nil, err
-	}
-	s := &Scanner{cfg: cfg, k0: rand.Uint64(), k1: rand.Uint64(), src: rt.Src, flags: flags}
+	s := &Scanner{cfg: cfg, k0: rand.Uint64(), k1: rand.Uint64(), flags: flags}
 	s.index()
-	res, err := inject.ReservePort(rt.Src, cfg.SrcPort)
+	m, err := wire.OpenMany(wire.ManyConfig{Dst: cfg.Targets[0], SrcPort: cfg.SrcPort, BufferSize: 32 << 20, Filter: func(src netip.Addr, ports []uint16) string {
+		return capture.ScanFilter(src, ports[0])
+	}})
 	if err != nil {
 		return nil, nil, err
 	}
-	defer res.Close()
-	s.sport = res.Port
-	g, err := guard.New()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer g.Close()
-	if err := g.DropRSTFrom(netip.AddrPortFrom(s.src, s.sport)); err != nil {
-		return nil, nil, err
-	}
-	filter := fmt.Sprintf("(tcp dst port %d and dst host %s) or (icmp and dst host %[2]s and icmp[0] == 3) or (icmp6 and dst host %[2]s and ip6[40] == 1)", s.sport, s.src)
-	live, err := capture.OpenLiveWith(rt.Iface, filter, capture.LiveOptions{BufferSize: 32 << 20})
-	if err != nil {
-		return nil, nil, err
-	}
-	defer live.Close()
+	defer m.Close()
+	s.src, s.sport = m.Locals[0].Addr(), m.Locals[0].Port()
+	live, sender := m.Live, m.Sender
 	s.link = live.LinkType()
-	sender, err := inject.NewSender(v6)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer sender.Close()
 	s.rsts = sender
 
 	rctx, stopRecv := context.WithCancel(context.Background())
@@ -321,14 +264,14 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 			port := Port{Addr: t.String(), Port: p, State: state, Reason: reason}
 			if ps.answered {
 				port.TTL = ps.ttl
-				port.RTTms = float64(ps.rtt.Microseconds()) / 1000
+				port.RTTms = rtt.Ms(ps.rtt)
 				s.st.Answered++
 			}
 			out = append(out, port)
 		}
 	}
 	if cfg.Write != "" {
-		if err := wire.WriteFrames(cfg.Write, s.link, s.frames); err != nil {
+		if err := capture.WriteFile(cfg.Write, s.link, s.frames); err != nil {
 			return out, &s.st, err
 		}
 	}
@@ -336,163 +279,4 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 		return out, &s.st, ctx.Err()
 	}
 	return out, &s.st, nil
-}
-
-// batchSize is how many probes go to the kernel in one sendmmsg call.
-const batchSize = 64
-
-func (s *Scanner) sendAll(ctx context.Context, sender *inject.Sender, todo []int32, sent *int, total int, start time.Time) error {
-	batch := inject.NewBatch(batchSize)
-	bufs := make([][craft.IPv6HeaderSize + craft.TCPMaxHeader]byte, batchSize)
-	interval := time.Second / time.Duration(s.cfg.Rate)
-	next := time.Now()
-	lastProgress := time.Now()
-	for i := 0; i < len(todo); {
-		if ctx.Err() != nil {
-			return nil
-		}
-		// Rate: as many probes as the elapsed time allows, at most a batch.
-		now := time.Now()
-		if now.Before(next) {
-			time.Sleep(next.Sub(now))
-			now = time.Now()
-		}
-		n := min(batchSize, len(todo)-i, max(1, int(now.Sub(next)/interval)+1))
-		s.mu.Lock()
-		for j := 0; j < n; j++ {
-			k := s.key(todo[i+j])
-			seg := s.probe(k)
-			l, err := seg.Encode(bufs[j][:])
-			if err != nil {
-				s.mu.Unlock()
-				return err
-			}
-			batch.Add(bufs[j][:l], k.dst)
-			if st := &s.states[todo[i+j]]; st.sentAt == 0 {
-				st.sentAt = now.UnixNano()
-				st.sends = 1
-			} else if st.sends < 255 {
-				st.sends++
-			}
-		}
-		s.mu.Unlock()
-		if err := sender.SendBatch(batch); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.lastSent = time.Now()
-		s.mu.Unlock()
-		i += n
-		*sent += n
-		next = next.Add(time.Duration(n) * interval)
-		if s.cfg.Progress != nil && time.Since(lastProgress) > 200*time.Millisecond {
-			lastProgress = time.Now()
-			s.mu.Lock()
-			answered := s.st.Answered
-			s.mu.Unlock()
-			s.cfg.Progress(*sent, total, answered, time.Since(start))
-		}
-	}
-	return nil
-}
-
-// probe builds the probe for k.
-func (s *Scanner) probe(k probeKey) craft.Segment {
-	c := s.cookie(k.dst, k.port)
-	seg := craft.Segment{Src: s.src, Dst: k.dst, TTL: s.cfg.TTL,
-		TCP: craft.TCP{SrcPort: s.sport, DstPort: k.port, Seq: c, Flags: s.flags, Window: 1024}}
-	if s.flags&craft.ACK != 0 {
-		seg.TCP.Ack = c
-	}
-	if s.flags&craft.SYN != 0 {
-		seg.TCP.Options = []craft.Option{craft.MSSOption(1460)}
-	}
-	return seg
-}
-
-// receive matches captured replies to probes by their cookie.
-func (s *Scanner) receive(ctx context.Context, live *capture.Live) {
-	var p craft.Packet
-	var rst [craft.IPv6HeaderSize + craft.TCPMinHeader]byte
-	for {
-		f, err := live.Next(ctx)
-		if err != nil {
-			return
-		}
-		if s.cfg.Write != "" {
-			s.mu.Lock()
-			s.frames = append(s.frames, f)
-			s.mu.Unlock()
-		}
-		off, err := craft.IPOffset(f.LinkType, f.Data)
-		if err != nil || p.Decode(f.Data[off:]) != nil {
-			continue
-		}
-		var k probeKey
-		var a Answer
-		switch {
-		case p.HasTCP && p.TCP.DstPort == s.sport:
-			k = probeKey{p.Src(), p.TCP.SrcPort}
-			a = Answer{Flags: p.TCP.Flags, Window: p.TCP.Window}
-		case p.HasICMP && p.ICMP.Quote.Valid && p.ICMP.Quote.SrcPort == s.sport && p.ICMP.Quote.Src == s.src:
-			k = probeKey{p.ICMP.Quote.Dst, p.ICMP.Quote.DstPort}
-			a = Answer{ICMP: true, ICMPType: p.ICMP.Type, ICMPCode: p.ICMP.Code, V6: p.ICMP.V6}
-		default:
-			continue
-		}
-		s.mu.Lock()
-		var st *probeState
-		if i, ok := s.find(k); ok {
-			st = &s.states[i]
-		}
-		valid := st != nil && s.valid(&p, k)
-		switch {
-		case !valid:
-			s.st.Ignored++
-		case st.answered:
-			s.st.Duplicates++
-		default:
-			st.answered, st.answer, st.ttl = true, a, p.TTL()
-			if st.sentAt > 0 {
-				st.rtt = time.Duration(f.Time.UnixNano() - st.sentAt)
-				if st.sends == 1 {
-					s.sample(st.rtt) // Karn: not from a probe sent again
-				}
-			}
-			s.pending--
-			s.lastReply = time.Now()
-		}
-		s.mu.Unlock()
-		// Leave no half-open connection: reset an answering SYN-ACK
-		// ourselves, with the sequence number it expects.
-		if valid && a.Flags.Has(craft.SYN|craft.ACK) && s.rsts != nil {
-			seg := craft.Segment{Src: s.src, Dst: k.dst, TTL: s.cfg.TTL,
-				TCP: craft.TCP{SrcPort: s.sport, DstPort: k.port, Seq: p.TCP.Ack, Flags: craft.RST}}
-			if n, err := seg.Encode(rst[:]); err == nil {
-				s.rsts.Send(rst[:n], k.dst)
-			}
-		}
-	}
-}
-
-// valid checks a reply against the probe's cookie (RFC 9293 3.10.7.1 for
-// the RST's numbers).
-func (s *Scanner) valid(p *craft.Packet, k probeKey) bool {
-	c := s.cookie(k.dst, k.port)
-	if p.HasICMP {
-		return p.ICMP.Quote.Seq == c
-	}
-	t := &p.TCP
-	switch {
-	case t.Flags&craft.SYN != 0 && t.Flags&craft.ACK != 0:
-		return t.Ack == c.Add(s.consumed())
-	case t.Flags&craft.SYN != 0:
-		return s.flags&craft.SYN != 0 // a bare SYN carries no ack to check
-	case t.Flags&craft.RST != 0:
-		if s.flags&craft.ACK != 0 {
-			return t.Seq == c // <SEQ=SEG.ACK><CTL=RST>
-		}
-		return t.Flags&craft.ACK != 0 && t.Ack == c.Add(s.consumed())
-	}
-	return false
 }

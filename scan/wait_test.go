@@ -11,25 +11,18 @@ func TestRTTSmoothing(t *testing.T) {
 	if got := s.quietFor(); got != time.Second {
 		t.Errorf("no RTT yet: %v, want the whole wait", got)
 	}
-	s.sample(100 * time.Millisecond)
-	if s.srtt != 100*time.Millisecond || s.rttvar != 50*time.Millisecond {
-		t.Fatalf("first sample: srtt %v rttvar %v", s.srtt, s.rttvar)
-	}
+	s.rtt.Sample(100 * time.Millisecond)
 	if got := s.quietFor(); got != 300*time.Millisecond {
 		t.Errorf("srtt 100ms rttvar 50ms: %v, want 300ms", got)
 	}
-	s.sample(200 * time.Millisecond) // RFC 6298 2.3: rttvar 3/4*50+1/4*100, srtt 7/8*100+1/8*200
-	if s.rttvar != 62500*time.Microsecond || s.srtt != 112500*time.Microsecond {
-		t.Errorf("second sample: srtt %v rttvar %v", s.srtt, s.rttvar)
-	}
 	for range 50 {
-		s.sample(100 * time.Microsecond)
+		s.rtt.Sample(100 * time.Microsecond)
 	}
 	if got := s.quietFor(); got != 50*time.Millisecond {
 		t.Errorf("fast replies: %v, want the 50ms floor", got)
 	}
 	for range 50 {
-		s.sample(3 * time.Second)
+		s.rtt.Sample(3 * time.Second)
 	}
 	if got := s.quietFor(); got != time.Second {
 		t.Errorf("slow replies: %v, want the 1s cap", got)
@@ -44,7 +37,7 @@ func TestWaitLateEndsEarly(t *testing.T) {
 		pending int
 	}{{"all answered", 0}, {"replies stopped", 3}} {
 		s := &Scanner{cfg: Config{Wait: 20 * time.Second, MinWait: 20 * time.Millisecond}, pending: tc.pending}
-		s.sample(time.Millisecond)
+		s.rtt.Sample(time.Millisecond)
 		s.lastReply = time.Now()
 		start := time.Now()
 		s.waitLate(context.Background())

@@ -74,17 +74,3 @@ func FlowMatches(p *craft.Packet, local, remote netip.AddrPort) (Dir, bool) {
 	}
 	return 0, false
 }
-
-// Consumed is how much sequence space a segment with these flags and
-// payload length takes: its length plus one for SYN and one for FIN
-// (RFC 9293 section 3.4).
-func Consumed(f craft.Flags, payloadLen int) uint32 {
-	n := uint32(payloadLen)
-	if f&craft.SYN != 0 {
-		n++
-	}
-	if f&craft.FIN != 0 {
-		n++
-	}
-	return n
-}

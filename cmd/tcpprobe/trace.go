@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
-	"github.com/tcpprobe/tcpprobe/scan"
+	"github.com/tcpprobe/tcpprobe/report"
+	"github.com/tcpprobe/tcpprobe/trace"
 )
 
 func init() {
@@ -42,32 +42,14 @@ each: routers with ICMP time exceeded, the target with SYN-ACK (open) or RST
 	if !*jsonOut {
 		fmt.Fprintf(stdout, "traceroute to %s (tcp syn), %d hops max\n", target, *maxHops)
 	}
-	hops, err := scan.Trace(ctx, scan.TraceConfig{Target: target, MaxHops: *maxHops, Probes: *probes, Wait: *wait, SrcPort: *sport})
+	hops, err := trace.Run(ctx, trace.Config{Target: target, MaxHops: *maxHops, Probes: *probes, Wait: *wait, SrcPort: *sport})
 	enc := json.NewEncoder(stdout)
 	for _, h := range hops {
 		if *jsonOut {
 			enc.Encode(h)
 			continue
 		}
-		var parts []string
-		last := ""
-		for _, p := range h.Probes {
-			if p.What == "timeout" {
-				parts = append(parts, "*")
-				continue
-			}
-			s := ""
-			if p.From != last {
-				s = p.From + "  "
-				last = p.From
-			}
-			s += fmt.Sprintf("%.3f ms", p.RTTms)
-			if p.What != "time-exceeded" {
-				s += " [" + p.What + "]"
-			}
-			parts = append(parts, s)
-		}
-		fmt.Fprintf(stdout, "%2d  %s\n", h.TTL, strings.Join(parts, "  "))
+		report.Hop(stdout, h)
 	}
 	if err != nil {
 		return err

@@ -7,25 +7,26 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcpprobe/tcpprobe/lab"
-	"github.com/tcpprobe/tcpprobe/scan"
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+
+	"github.com/tcpprobe/tcpprobe/trace"
 )
 
 // TestTraceThroughRouters traces through a chain of three router
 // namespaces: exactly three hops answer with time exceeded, then the target.
 func TestTraceThroughRouters(t *testing.T) {
 	t.Parallel()
-	c := lab.ChainForTest(t, "trc", 70, 3, 8080)
+	c := labtest.Chain(t, "trc", 70, 3, 8080)
 	for _, hops := range [][]netip.Addr{c.Hops4, c.Hops6} {
 		tgt := hops[len(hops)-1]
 		r := tcpprobe(t, "trace", "--json", "-w", "500ms", netip.AddrPortFrom(tgt, 8080).String())
 		if r.code != exitOK {
 			t.Fatalf("trace to %v: exit %d: %s %s", tgt, r.code, r.stdout, r.stderr)
 		}
-		var got []scan.Hop
+		var got []trace.Hop
 		sc := bufio.NewScanner(strings.NewReader(r.stdout))
 		for sc.Scan() {
-			var h scan.Hop
+			var h trace.Hop
 			json.Unmarshal(sc.Bytes(), &h)
 			got = append(got, h)
 		}

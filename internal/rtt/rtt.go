@@ -56,3 +56,30 @@ func (s Summary) Line() string {
 
 // Ms renders a duration in milliseconds with microsecond precision.
 func Ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// Estimator is RFC 6298's smoothed round-trip time: SRTT and RTTVAR from
+// the samples, and the retransmission timeout SRTT + 4 RTTVAR (without
+// its clock-granularity term and its bounds, which callers set).
+type Estimator struct {
+	SRTT, RTTVar time.Duration
+	ok           bool
+}
+
+// Sample folds one measured RTT in (RFC 6298 2.2 for the first, 2.3 for
+// the others). Karn's rule is the caller's: no samples from
+// retransmitted probes.
+func (e *Estimator) Sample(r time.Duration) {
+	if !e.ok {
+		e.SRTT, e.RTTVar, e.ok = r, r/2, true
+		return
+	}
+	d := e.SRTT - r
+	if d < 0 {
+		d = -d
+	}
+	e.RTTVar = (3*e.RTTVar + d) / 4
+	e.SRTT = (7*e.SRTT + r) / 8
+}
+
+// RTO is SRTT + 4 RTTVAR, and false before any sample.
+func (e *Estimator) RTO() (time.Duration, bool) { return e.SRTT + 4*e.RTTVar, e.ok }

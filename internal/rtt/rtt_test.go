@@ -18,3 +18,18 @@ func TestStats(t *testing.T) {
 		t.Errorf("line %q", got)
 	}
 }
+
+func TestEstimator(t *testing.T) {
+	var e Estimator
+	if _, ok := e.RTO(); ok {
+		t.Error("an RTO before any sample")
+	}
+	e.Sample(100 * time.Millisecond)
+	if rto, _ := e.RTO(); e.SRTT != 100*time.Millisecond || e.RTTVar != 50*time.Millisecond || rto != 300*time.Millisecond {
+		t.Fatalf("first sample: srtt %v rttvar %v rto %v", e.SRTT, e.RTTVar, rto)
+	}
+	e.Sample(200 * time.Millisecond) // RFC 6298 2.3: rttvar 3/4*50+1/4*100, srtt 7/8*100+1/8*200
+	if e.RTTVar != 62500*time.Microsecond || e.SRTT != 112500*time.Microsecond {
+		t.Errorf("second sample: srtt %v rttvar %v", e.SRTT, e.RTTVar)
+	}
+}

@@ -1,5 +1,3 @@
-//go:build linux
-
 package wire
 
 import (
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/craft"
@@ -161,8 +158,6 @@ func (s *Session) Rebind() error {
 			res.Close()
 			return err
 		}
-	}
-	if s.guard != nil {
 		if err := s.guard.Allow(s.Local, s.Remote); err != nil {
 			res.Close()
 			return err
@@ -228,13 +223,6 @@ func (s *Session) Next(ctx context.Context) (*Event, error) {
 	}
 }
 
-// NextWithin is Next with a timeout.
-func (s *Session) NextWithin(ctx context.Context, d time.Duration) (*Event, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return s.Next(ctx)
-}
-
 // LinkType is the captured frames' link-layer type.
 func (s *Session) LinkType() int { return s.live.LinkType() }
 
@@ -256,22 +244,7 @@ func (s *Session) GuardDropped() uint64 {
 
 // WritePcap writes the recorded frames to path atomically.
 func (s *Session) WritePcap(path string) error {
-	return WriteFrames(path, s.LinkType(), s.Frames())
-}
-
-// WriteFrames writes frames to a pcap file atomically.
-func WriteFrames(path string, linkType int, frames []capture.Frame) error {
-	w, err := capture.CreateFile(path, linkType)
-	if err != nil {
-		return err
-	}
-	for _, f := range frames {
-		if err := w.Write(f); err != nil {
-			w.Abort()
-			return err
-		}
-	}
-	return w.Close()
+	return capture.WriteFile(path, s.LinkType(), s.Frames())
 }
 
 // Close stops the capture and releases the raw socket, the guard's table

@@ -1,22 +1,24 @@
-package scan
+// Package trace is the workload behind `tcpprobe trace`: a TCP SYN
+// traceroute (tcptraceroute style). SYNs with TTL (hop limit) 1, 2, ...
+// are answered by routers with ICMP time exceeded, quoting our header, and
+// by the target with SYN-ACK or RST.
+package trace
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/craft"
-	"github.com/tcpprobe/tcpprobe/guard"
-	"github.com/tcpprobe/tcpprobe/inject"
+	"github.com/tcpprobe/tcpprobe/internal/rtt"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
 
-// TraceConfig describes a TCP SYN traceroute.
-type TraceConfig struct {
+// Config describes a TCP SYN traceroute.
+type Config struct {
 	Target  netip.AddrPort
 	MaxHops int           // default 30
 	Probes  int           // per hop, default 3
@@ -38,9 +40,9 @@ type Hop struct {
 	Final  bool       `json:"final,omitempty"` // the target answered
 }
 
-// Trace sends SYNs with TTL (hop limit) 1, 2, ... and records who answers
+// Run sends SYNs with TTL (hop limit) 1, 2, ... and records who answers
 // each: routers with ICMP time exceeded, the target with SYN-ACK or RST.
-func Trace(ctx context.Context, cfg TraceConfig) ([]Hop, error) {
+func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 	if cfg.MaxHops <= 0 {
 		cfg.MaxHops = 30
 	}
@@ -51,55 +53,17 @@ func Trace(ctx context.Context, cfg TraceConfig) ([]Hop, error) {
 		cfg.Wait = time.Second
 	}
 	dst := cfg.Target.Addr()
-	rt, err := inject.RouteTo(dst)
-	if err != nil {
-		return nil, err
-	}
-	if err := wire.CheckLabOnly(rt); err != nil {
-		return nil, err
-	}
 	// One source port per probe of a hop, as traceroute varies its ports:
 	// a second SYN on a 4-tuple the target holds half-open would be
 	// answered differently from the first.
-	g, err := guard.New()
+	m, err := wire.OpenMany(wire.ManyConfig{Dst: dst, Ports: cfg.Probes, SrcPort: cfg.SrcPort, GuardTo: cfg.Target, Immediate: true,
+		Filter: func(src netip.Addr, ports []uint16) string { return capture.TraceFilter(src, ports, cfg.Target) }})
 	if err != nil {
 		return nil, err
 	}
-	defer g.Close()
-	locals := make([]netip.AddrPort, cfg.Probes)
-	portFilter := ""
-	for p := range locals {
-		want := uint16(0)
-		if cfg.SrcPort != 0 {
-			want = cfg.SrcPort + uint16(p)
-		}
-		res, err := inject.ReservePort(rt.Src, want)
-		if err != nil {
-			return nil, err
-		}
-		defer res.Close()
-		locals[p] = netip.AddrPortFrom(rt.Src, res.Port)
-		if err := g.DropRST(locals[p], cfg.Target); err != nil {
-			return nil, err
-		}
-		if p > 0 {
-			portFilter += " or "
-		}
-		portFilter += fmt.Sprintf("dst port %d", res.Port)
-	}
+	defer m.Close()
+	locals, live, sender := m.Locals, m.Live, m.Sender
 	local := locals[0]
-	filter := fmt.Sprintf("(tcp and src host %s and src port %d and (%s)) or (icmp and dst host %s) or (icmp6 and dst host %[4]s)",
-		dst, cfg.Target.Port(), portFilter, local.Addr())
-	live, err := capture.OpenLive(rt.Iface, filter)
-	if err != nil {
-		return nil, err
-	}
-	defer live.Close()
-	sender, err := inject.NewSender(dst.Is6())
-	if err != nil {
-		return nil, err
-	}
-	defer sender.Close()
 
 	base := craft.Seq(rand.Uint32())
 	seqOf := func(ttl, probe int) craft.Seq { return base + craft.Seq(ttl*16+probe) }
@@ -170,7 +134,7 @@ func Trace(ctx context.Context, cfg TraceConfig) ([]Hop, error) {
 				continue // an answer to an earlier hop's probe
 			}
 			hp.From = pkt.Src().String()
-			hp.RTTms = float64(f.Time.Sub(sent[d]).Microseconds()) / 1000
+			hp.RTTms = rtt.Ms(f.Time.Sub(sent[d]))
 			if hop.Probes[d].What == "timeout" {
 				hop.Probes[d] = hp
 				answered++
