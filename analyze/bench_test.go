@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"testing"
+
+	"github.com/tcpprobe/tcpprobe/internal/hugepages"
 )
 
 // BenchmarkAnalyzeFile analyzes the lab capture made by bench/gen (set
@@ -18,7 +20,7 @@ func BenchmarkAnalyzeFile(b *testing.B) {
 		b.Skip("no benchmark capture: run bench/gen")
 	}
 	var frames int64
-	PreferHugePages(256 << 20)
+	hugepages.Prefer(256 << 20)
 	for b.Loop() {
 		st, err := New(Config{Workers: 2}).ReadFiles(context.Background(), []string{path}, Release)
 		if err != nil {

@@ -28,7 +28,7 @@ func checkJSON(t *testing.T, c *Conn) {
 // encoding/json's bytes for every connection of the shared captures and
 // for odd values.
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(testpaths.SharedPcaps(t), "*.pcap*"))
+	files, _ := filepath.Glob(filepath.Join(testpaths.ZeekPcaps(t), "*.pcap*"))
 	n := 0
 	for _, f := range files {
 		if _, err := New(Config{Workers: 1}).ReadFiles(context.Background(), []string{f}, func(c *Conn) {

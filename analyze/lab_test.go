@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+
 	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/lab"
 )
@@ -71,7 +73,7 @@ func analyzeFile(t *testing.T, path string) map[string]*Conn {
 // stacks, captures them, and checks the analysis classifies each exactly.
 func TestLabTruth(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "antruth", Subnet: 40, KeepIdle: time.Second, KeepInterval: time.Second})
+	l := labtest.ForTest(t, lab.Config{Name: "antruth", Subnet: 40, KeepIdle: time.Second, KeepInterval: time.Second})
 	type want struct {
 		state, handshake, close, closeBy string
 	}
@@ -147,7 +149,7 @@ func TestLabTruth(t *testing.T) {
 // TestLabAttempts checks connection attempts that never open.
 func TestLabAttempts(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "anatt", Subnet: 41})
+	l := labtest.ForTest(t, lab.Config{Name: "anatt", Subnet: 41})
 	path := recordLab(t, l, func() {
 		for _, p := range []int{lab.PortClosed, lab.PortDropped, lab.PortRejected} {
 			net.DialTimeout("tcp", netip.AddrPortFrom(l.Target4, uint16(p)).String(), 1500*time.Millisecond)
@@ -174,7 +176,7 @@ func TestLabAttempts(t *testing.T) {
 // match tshark's per packet.
 func TestLabLoss(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "anloss", Subnet: 42})
+	l := labtest.ForTest(t, lab.Config{Name: "anloss", Subnet: 42})
 	if err := l.NS.Run("nft", "add", "rule", "inet", "tplab", "in", "tcp", "dport", "9", "meta", "length", "gt", "100", "numgen", "random", "mod", "10", "==", "0", "drop"); err != nil {
 		t.Fatal(err)
 	}

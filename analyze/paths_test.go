@@ -18,7 +18,7 @@ import (
 // identical. The chunked run hands every result back with Release, so a
 // reused result that kept anything of its last connection shows too.
 func TestChunkAndFramePathsAgree(t *testing.T) {
-	dir := testpaths.SharedPcaps(t)
+	dir := testpaths.ZeekPcaps(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap*"))
 	slices.Sort(files)
 	if len(files) < 10 {

@@ -120,7 +120,7 @@ func agreement(ours, theirs map[int64]Flag) (float64, []string) {
 // TestTsharkAgreementShared compares per-packet analysis flags with
 // tshark -2 on every shared capture.
 func TestTsharkAgreementShared(t *testing.T) {
-	dir := testpaths.SharedPcaps(t)
+	dir := testpaths.ZeekPcaps(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap*"))
 	total, agreeing := 0, 0.0
 	for _, f := range files {

@@ -59,7 +59,7 @@ var knownZeekDifferences = map[string]string{
 // TestZeekAgreement runs the analysis on every capture that has a Zeek
 // conn.log baseline and compares conn_state and history per connection.
 func TestZeekAgreement(t *testing.T) {
-	dir := testpaths.SharedPcaps(t)
+	dir := testpaths.ZeekPcaps(t)
 	logs, _ := filepath.Glob(filepath.Join(dir, "zeek-conn-logs", "*.conn.log"))
 	if len(logs) == 0 {
 		t.Fatal("no Zeek conn.log baselines found")

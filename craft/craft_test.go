@@ -503,3 +503,18 @@ func BenchmarkChecksum1460(b *testing.B) {
 		Checksum(buf)
 	}
 }
+
+func TestSeqLenAndTSAfter(t *testing.T) {
+	for _, c := range []struct {
+		f    Flags
+		n    int
+		want uint32
+	}{{SYN, 0, 1}, {SYN | FIN, 10, 12}, {ACK, 0, 0}, {FIN | ACK, 5, 6}, {PSH | ACK, 1460, 1460}} {
+		if got := SeqLen(c.f, c.n); got != c.want {
+			t.Errorf("SeqLen(%v, %d) = %d, want %d", c.f, c.n, got, c.want)
+		}
+	}
+	if !TSAfter(1, 0xffffffff) || TSAfter(0xffffffff, 1) || TSAfter(5, 5) {
+		t.Error("TSAfter does not wrap like sequence numbers")
+	}
+}

@@ -8,6 +8,6 @@
 //	// probe l.Target4 / l.Target6 on lab.PortEcho, lab.PortClosed, ...
 //	srv.Close(); l.Down()
 //
-// Tests use lab.ForTest, which does the same and tears everything down with
+// Tests use labtest.ForTest, which does the same and tears everything down with
 // t.Cleanup, also when the test fails.
 package lab

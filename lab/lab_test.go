@@ -1,6 +1,6 @@
 //go:build linux
 
-package lab
+package lab_test
 
 import (
 	"bufio"
@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcpprobe/tcpprobe/lab"
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
 
 	"github.com/tcpprobe/tcpprobe/internal/netns"
 )
@@ -28,9 +31,9 @@ func dial(t *testing.T, a netip.Addr, port int) (*net.TCPConn, error) {
 // the ordinary kernel TCP client.
 func TestServersAnswerAsDocumented(t *testing.T) {
 	t.Parallel()
-	l := ForTest(t, Config{Name: "labtest", Subnet: 250})
+	l := labtest.ForTest(t, lab.Config{Name: "labtest", Subnet: 250})
 	for _, a := range []netip.Addr{l.Target4, l.Target6} {
-		c, err := dial(t, a, PortEcho)
+		c, err := dial(t, a, lab.PortEcho)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,36 +44,36 @@ func TestServersAnswerAsDocumented(t *testing.T) {
 		}
 		c.Close()
 
-		c, err = dial(t, a, PortCloseFirst)
+		c, err = dial(t, a, lab.PortCloseFirst)
 		if err != nil {
 			t.Fatal(err)
 		}
 		all, err := io.ReadAll(c)
-		if err != nil || string(all) != Greeting {
+		if err != nil || string(all) != lab.Greeting {
 			t.Errorf("close-first on %v: %q %v", a, all, err)
 		}
 		c.Close()
 
-		c, err = dial(t, a, PortHalfClose)
+		c, err = dial(t, a, lab.PortHalfClose)
 		if err != nil {
 			t.Fatal(err)
 		}
 		io.WriteString(c, "bye")
 		c.CloseWrite()
 		all, err = io.ReadAll(c)
-		if err != nil || strings.Count(string(all), "after your FIN") != HalfCloseLines {
+		if err != nil || strings.Count(string(all), "after your FIN") != lab.HalfCloseLines {
 			t.Errorf("half-close on %v: %q %v", a, all, err)
 		}
 		c.Close()
 
-		if _, err := dial(t, a, PortClosed); err == nil || !strings.Contains(err.Error(), "refused") {
+		if _, err := dial(t, a, lab.PortClosed); err == nil || !strings.Contains(err.Error(), "refused") {
 			t.Errorf("closed port on %v: %v, want connection refused", a, err)
 		}
-		if _, err := dial(t, a, PortRejected); err == nil || strings.Contains(err.Error(), "timeout") {
+		if _, err := dial(t, a, lab.PortRejected); err == nil || strings.Contains(err.Error(), "timeout") {
 			t.Errorf("rejected port on %v: %v, want an ICMP error", a, err)
 		}
 		start := time.Now()
-		c2, err := net.DialTimeout("tcp", netip.AddrPortFrom(a, PortDropped).String(), 300*time.Millisecond)
+		c2, err := net.DialTimeout("tcp", netip.AddrPortFrom(a, lab.PortDropped).String(), 300*time.Millisecond)
 		if err == nil {
 			c2.Close()
 			t.Errorf("dropped port on %v answered", a)
@@ -86,9 +89,9 @@ func TestServersAnswerAsDocumented(t *testing.T) {
 
 func TestUpTwiceAndDown(t *testing.T) {
 	t.Parallel()
-	cfg := Config{Name: "labtwice", Subnet: 251}
-	l := ForTest(t, cfg)
-	l2, err := Up(cfg)
+	cfg := lab.Config{Name: "labtwice", Subnet: 251}
+	l := labtest.ForTest(t, cfg)
+	l2, err := lab.Up(cfg)
 	if err != nil {
 		t.Fatalf("second up: %v", err)
 	}
@@ -110,19 +113,19 @@ func TestUpTwiceAndDown(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	for _, c := range []Config{{Name: "Bad-Name"}, {Name: "waytoolongname"}, {Subnet: 300}} {
-		if _, err := Describe(c); err == nil {
+	for _, c := range []lab.Config{{Name: "Bad-Name"}, {Name: "waytoolongname"}, {Subnet: 300}} {
+		if _, err := lab.Describe(c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
 	}
-	l, err := Describe(Config{Name: "x", Subnet: 7})
+	l, err := lab.Describe(lab.Config{Name: "x", Subnet: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if l.Target4.String() != "198.18.7.2" || l.Target6.String() != "2001:db8:7::2" || l.Host6.String() != "2001:db8:7::1" {
 		t.Errorf("addresses %v %v %v", l.Target4, l.Target6, l.Host6)
 	}
-	l, _ = Describe(Config{Name: "x", Subnet: 100})
+	l, _ = lab.Describe(lab.Config{Name: "x", Subnet: 100})
 	if l.Target4.String() != "198.18.100.2" || l.Target6.String() != "2001:db8:100::2" {
 		t.Errorf("subnet 100: %v %v", l.Target4, l.Target6)
 	}

@@ -1,4 +1,4 @@
-package analyze
+package report
 
 import (
 	"bufio"
@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/tcpprobe/tcpprobe/analyze"
 )
 
 // ZeekWriter writes connections as Zeek's conn.log (TSV with the #fields
@@ -41,7 +43,7 @@ func (z *ZeekWriter) row(cols []string) {
 }
 
 // Write appends one connection.
-func (z *ZeekWriter) Write(c *Conn) {
+func (z *ZeekWriter) Write(c *analyze.Conn) {
 	dur, ob, rb := "-", "-", "-"
 	if c.DurationS > 0 {
 		dur = strconv.FormatFloat(c.DurationS, 'f', 6, 64)

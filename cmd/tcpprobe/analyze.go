@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/analyze"
 	"github.com/tcpprobe/tcpprobe/capture"
+	"github.com/tcpprobe/tcpprobe/internal/atomicfile"
+	"github.com/tcpprobe/tcpprobe/internal/hugepages"
 	"github.com/tcpprobe/tcpprobe/report"
-	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 func init() {
@@ -82,13 +81,13 @@ completeness bits.`, stdout)
 	}
 
 	var dst io.Writer = stdout
-	var atomicOut *atomicFile
+	var atomicOut *atomicfile.File
 	if *out != "" {
 		var err error
-		if atomicOut, err = createAtomic(*out); err != nil {
-			return err
+		if atomicOut, err = atomicfile.Create(*out); err != nil {
+			return usageErr("--output: %v", err)
 		}
-		defer atomicOut.abort()
+		defer atomicOut.Abort()
 		dst = atomicOut
 	}
 	// One write per connection would cost a system call each; live mode
@@ -98,9 +97,9 @@ completeness bits.`, stdout)
 	// The table keeps at most maxRows connections (the earliest are kept
 	// when there are more); the summary counts every connection.
 	const maxRows = 10000
-	var kept latestFirst
-	summary := newConnSummary()
-	var zw *analyze.ZeekWriter
+	var kept report.LatestFirst
+	summary := report.NewConnSummary()
+	var zw *report.ZeekWriter
 	var line []byte
 	var streamConn *analyze.Conn
 	emit := func(c *analyze.Conn) {
@@ -114,12 +113,12 @@ completeness bits.`, stdout)
 			analyze.Release(c)
 		case "zeek":
 			if zw == nil {
-				zw = analyze.NewZeekWriter(w, time.Now())
+				zw = report.NewZeekWriter(w, time.Now())
 			}
 			zw.Write(c)
 			analyze.Release(c)
 		default:
-			summary.add(c)
+			summary.Add(c)
 			if len(kept) < maxRows {
 				heap.Push(&kept, c)
 			} else if kept[0].FirstPacket > c.FirstPacket {
@@ -136,7 +135,15 @@ completeness bits.`, stdout)
 	}
 	if inputSize >= 64<<20 {
 		// A large capture fills a large heap: fault it in 2 MB pages.
-		analyze.PreferHugePages(256 << 20)
+		hugepages.Prefer(256 << 20)
+	}
+	if *iface == "" && isTerminal(os.Stderr) {
+		cfg.Progress = func(read, total int64) {
+			if total > 0 {
+				fmt.Fprintf(os.Stderr, "\r%3.0f%%  %d of %d MB  ", 100*float64(read)/float64(total), read>>20, total>>20)
+			}
+		}
+		defer fmt.Fprint(os.Stderr, "\r\033[K")
 	}
 	a := analyze.New(cfg)
 	var st *analyze.Stats
@@ -145,16 +152,7 @@ completeness bits.`, stdout)
 	if *iface != "" {
 		st, err = analyzeLive(ctx, a, *iface, *duration, emit)
 	} else {
-		var progress func(read, total int64)
-		if isTerminal(os.Stderr) {
-			progress = func(read, total int64) {
-				if total > 0 {
-					fmt.Fprintf(os.Stderr, "\r%3.0f%%  %d of %d MB  ", 100*float64(read)/float64(total), read>>20, total>>20)
-				}
-			}
-			defer fmt.Fprint(os.Stderr, "\r\033[K")
-		}
-		st, err = a.ReadFilesProgress(ctx, fs.Args(), emit, progress)
+		st, err = a.ReadFiles(ctx, fs.Args(), emit)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		w.Flush() // the connections before the damage
@@ -164,7 +162,7 @@ completeness bits.`, stdout)
 	switch *format {
 	case "zeek":
 		if zw == nil {
-			zw = analyze.NewZeekWriter(w, time.Now())
+			zw = report.NewZeekWriter(w, time.Now())
 		}
 		if err := zw.Close(time.Now()); err != nil {
 			return err
@@ -176,20 +174,20 @@ completeness bits.`, stdout)
 			if streamConn == nil {
 				return usageErr("--stream %d: the capture has %d connections", *stream, st.Conns)
 			}
-			printStream(w, streamConn)
+			report.Stream(w, streamConn)
 		} else {
-			printConnTable(w, conns)
-			if summary.total > len(conns) {
-				fmt.Fprintf(w, "(%d more connections not listed: use --json or --format zeek for all)\n", summary.total-len(conns))
+			report.ConnTable(w, conns)
+			if summary.Total > len(conns) {
+				fmt.Fprintf(w, "(%d more connections not listed: use --json or --format zeek for all)\n", summary.Total-len(conns))
 			}
 		}
-		printAnalyzeSummary(w, st, summary, elapsed)
+		report.AnalyzeSummary(w, st, summary, elapsed)
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	if atomicOut != nil {
-		if err := atomicOut.commit(); err != nil {
+		if err := atomicOut.Commit(); err != nil {
 			return err
 		}
 	}
@@ -226,154 +224,4 @@ func (s liveSource) Next() (capture.Frame, error) {
 		return f, io.EOF
 	}
 	return f, err
-}
-
-func printConnTable(w io.Writer, conns []*analyze.Conn) {
-	fmt.Fprintf(w, "%-4s %-10s %-44s %-6s %-12s %-12s %-13s %7s %9s %9s  %s\n",
-		"#", "start", "orig -> resp", "zeek", "history", "handshake", "close", "pkts", "bytes", "rtt ms", "anomalies / violations")
-	var t0 time.Time
-	for i, c := range conns {
-		if i == 0 {
-			t0 = c.Start
-		}
-		rtt := "-"
-		if c.SynRTTms > 0 {
-			rtt = fmt.Sprintf("%.3f", c.SynRTTms+c.AckRTTms)
-		}
-		var notes []string
-		for j := range analyze.NumFlags {
-			if n := c.Anomalies[j]; n > 0 {
-				notes = append(notes, fmt.Sprintf("%s=%d", analyze.FlagName(j), n))
-			}
-		}
-		for _, v := range c.Violations {
-			notes = append(notes, "FAIL:"+rulebook.Rules[v.Rule].ID)
-		}
-		closeForm := c.Close
-		if c.CloseBy != "" && c.Close != "none" {
-			closeForm += "/" + c.CloseBy
-		}
-		fmt.Fprintf(w, "%-4d %-10.3f %-44s %-6s %-12s %-12s %-13s %7d %9d %9s  %s\n", i+1, c.Start.Sub(t0).Seconds(),
-			c.Orig+" -> "+c.Resp, c.ConnState, c.History, c.Handshake, closeForm, c.OrigPkts+c.RespPkts,
-			c.OrigBytes+c.RespBytes, rtt, strings.Join(notes, " "))
-	}
-}
-
-func printStream(w io.Writer, c *analyze.Conn) {
-	fmt.Fprintf(w, "connection %s: %s -> %s, %s, zeek %s %s\n\n", c.UID, c.Orig, c.Resp, c.Handshake, c.ConnState, c.History)
-	report.Ladder(w, c.Ladder, report.Style{Left: "orig", Right: "resp"})
-	fmt.Fprintln(w, "\nrule violations:")
-	if len(c.Violations) == 0 {
-		fmt.Fprintln(w, "  none")
-	}
-	report.Rules(w, c.Violations, report.Style{})
-	fmt.Fprintf(w, "\norig states: %s\nresp states: %s\n\n", strings.Join(c.OrigStates, " -> "), strings.Join(c.RespStates, " -> "))
-}
-
-// connSummary counts connections by outcome without keeping them.
-type connSummary struct {
-	total    int
-	outcomes map[string]int
-	states   map[string]int
-}
-
-func newConnSummary() *connSummary {
-	return &connSummary{outcomes: map[string]int{}, states: map[string]int{}}
-}
-
-func (s *connSummary) add(c *analyze.Conn) {
-	s.total++
-	s.outcomes[c.Handshake]++
-	s.states[c.ConnState]++
-}
-
-// latestFirst is a heap of connections with the one that began last on
-// top, so the table keeps the earliest ones.
-type latestFirst []*analyze.Conn
-
-func (h latestFirst) Len() int           { return len(h) }
-func (h latestFirst) Less(i, j int) bool { return h[i].FirstPacket > h[j].FirstPacket }
-func (h latestFirst) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *latestFirst) Push(x any)        { *h = append(*h, x.(*analyze.Conn)) }
-func (h *latestFirst) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return c
-}
-
-func printAnalyzeSummary(w io.Writer, st *analyze.Stats, sum *connSummary, elapsed time.Duration) {
-	fmt.Fprintf(w, "\n%s\n", st)
-	rate := float64(st.Frames) / elapsed.Seconds()
-	fmt.Fprintf(w, "analyzed in %v (%.0f packets/s)\n", elapsed.Round(time.Millisecond), rate)
-	fmt.Fprintf(w, "handshakes: %s\n", joinCounts(sum.outcomes))
-	fmt.Fprintf(w, "zeek conn_state: %s\n", joinCounts(sum.states))
-	var an []string
-	for j := range analyze.NumFlags {
-		if n := st.Counts[j]; n > 0 {
-			an = append(an, fmt.Sprintf("%s %d", analyze.FlagName(j), n))
-		}
-	}
-	if len(an) > 0 {
-		fmt.Fprintf(w, "anomalies (packets): %s\n", strings.Join(an, ", "))
-	}
-	var rf []string
-	for r, n := range st.RuleFails {
-		if n > 0 {
-			rf = append(rf, fmt.Sprintf("%s %d", rulebook.Rules[r].ID, n))
-		}
-	}
-	if len(rf) > 0 {
-		fmt.Fprintf(w, "rule violations (connections): %s\n", strings.Join(rf, ", "))
-	}
-	if st.Evicted > 0 {
-		fmt.Fprintf(w, "flow table full: %d connections flushed early\n", st.Evicted)
-	}
-}
-
-func joinCounts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, m[k])
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
-}
-
-// atomicFile is an output file that appears under its name only on commit.
-type atomicFile struct {
-	*os.File
-	path string
-	done bool
-}
-
-func createAtomic(path string) (*atomicFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return nil, err
-	}
-	return &atomicFile{File: f, path: path}, nil
-}
-
-func (a *atomicFile) commit() error {
-	if err := a.File.Close(); err != nil {
-		return err
-	}
-	os.Chmod(a.File.Name(), 0o644)
-	a.done = true
-	return os.Rename(a.File.Name(), a.path)
-}
-
-func (a *atomicFile) abort() {
-	if !a.done {
-		a.File.Close()
-		os.Remove(a.File.Name())
-	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"container/heap"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+
 	"github.com/tcpprobe/tcpprobe/analyze"
 	"github.com/tcpprobe/tcpprobe/internal/testpaths"
 	"github.com/tcpprobe/tcpprobe/lab"
@@ -21,7 +22,7 @@ import (
 
 func TestAnalyzeCommand(t *testing.T) {
 	t.Parallel()
-	dir := testpaths.SharedPcaps(t)
+	dir := testpaths.ZeekPcaps(t)
 	httpGet := filepath.Join(dir, "http-get.pcap")
 	r := tcpprobe(t, "analyze", httpGet)
 	if r.code != 0 || !strings.Contains(r.stdout, "ShADadFf") || !strings.Contains(r.stdout, "14 frames (14 TCP") {
@@ -73,7 +74,7 @@ func TestAnalyzeCommand(t *testing.T) {
 // one-line error and exit code 2.
 func TestAnalyzeBadInput(t *testing.T) {
 	t.Parallel()
-	dir := testpaths.SharedPcaps(t)
+	dir := testpaths.ZeekPcaps(t)
 	raw, err := os.ReadFile(filepath.Join(dir, "http-get.pcap"))
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestAnalyzeBadInput(t *testing.T) {
 // connection runs.
 func TestAnalyzeLive(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "anlive", Subnet: 43})
+	l := labtest.ForTest(t, lab.Config{Name: "anlive", Subnet: 43})
 	cmd := exec.Command(bin, "analyze", "--json", "-i", l.HostIface, "--duration", "2s")
 	var out strings.Builder
 	cmd.Stdout = &out
@@ -134,27 +135,5 @@ func TestAnalyzeLive(t *testing.T) {
 	}
 	if conn.ConnState != "SF" || conn.Handshake != analyze.HSComplete || conn.OrigBytes != 4 || conn.RespBytes != 4 {
 		t.Errorf("live connection: %+v", conn)
-	}
-}
-
-// TestTableKeepsEarliest checks the heap that bounds the table: with more
-// connections than rows, the earliest ones are kept.
-func TestTableKeepsEarliest(t *testing.T) {
-	var h latestFirst
-	for _, first := range []int64{50, 10, 40, 30, 20, 60, 5} {
-		c := &analyze.Conn{FirstPacket: first}
-		if len(h) < 3 {
-			heap.Push(&h, c)
-		} else if h[0].FirstPacket > c.FirstPacket {
-			h[0] = c
-			heap.Fix(&h, 0)
-		}
-	}
-	got := map[int64]bool{}
-	for _, c := range h {
-		got[c.FirstPacket] = true
-	}
-	if len(got) != 3 || !got[5] || !got[10] || !got[20] {
-		t.Errorf("kept %v, want 5, 10, 20", got)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+
 	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/endpoint"
@@ -54,7 +56,7 @@ func failedRules(res handshake.Result) []string {
 // IPv6: data in the third segment, an active close, TIME_WAIT.
 func TestHandshakeEcho(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "hsecho", Subnet: 20})
+	l := labtest.ForTest(t, lab.Config{Name: "hsecho", Subnet: 20})
 	for _, a := range []netip.Addr{l.Target4, l.Target6} {
 		pcap := filepath.Join(t.TempDir(), "hs.pcap")
 		res := hsJSON(t, exitOK, "--data", "hello", "--send", "again", "--time-wait", "300ms", "--write", pcap, target(a, lab.PortEcho))
@@ -112,7 +114,7 @@ func tsharkSynToSynAck(t *testing.T, pcap string) float64 {
 
 func TestHandshakeCloses(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "hsclose", Subnet: 21})
+	l := labtest.ForTest(t, lab.Config{Name: "hsclose", Subnet: 21})
 	// The server closes first: CLOSE_WAIT, LAST_ACK.
 	res := hsJSON(t, exitOK, "--close", "passive", target(l.Target4, lab.PortCloseFirst))
 	if res.Close == nil || !res.Close.PeerClosedFirst || res.CloseBy != "peer" || res.ReceivedText != strings.TrimSuffix(lab.Greeting, "\r\n")+"\n" || res.OurState != rulebook.Closed {
@@ -141,7 +143,7 @@ func TestHandshakeCloses(t *testing.T) {
 
 func TestHandshakeUnanswered(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "hsno", Subnet: 22})
+	l := labtest.ForTest(t, lab.Config{Name: "hsno", Subnet: 22})
 	res := hsJSON(t, exitFailed, target(l.Target4, lab.PortClosed))
 	if res.Outcome != endpoint.Refused || rule(t, res, "rst-to-syn") != "pass" {
 		t.Errorf("closed port: %v %v", res.Outcome, failedRules(res))
@@ -164,7 +166,7 @@ func TestDropThirdACK(t *testing.T) {
 	for _, retries := range []int{1, 2} {
 		t.Run(strconv.Itoa(retries), func(t *testing.T) {
 			t.Parallel()
-			l := lab.ForTest(t, lab.Config{Name: fmt.Sprintf("hs3ack%d", retries), Subnet: 22 + retries, SynAckRetries: retries})
+			l := labtest.ForTest(t, lab.Config{Name: fmt.Sprintf("hs3ack%d", retries), Subnet: 22 + retries, SynAckRetries: retries})
 			// Linux gives up 2^retries seconds after the last retransmission.
 			observe := time.Duration(1<<(retries+1))*time.Second + 500*time.Millisecond
 			res := hsJSON(t, exitOK, "--drop", "third-ack", "--observe", observe.String(), target(l.Target4, lab.PortEcho))
@@ -205,7 +207,7 @@ func TestHandshakeLoopback(t *testing.T) {
 // closes first) and socat (an echo) as peers inside the lab.
 func TestHandshakeThirdPartyPeers(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "hs3rd", Subnet: 25})
+	l := labtest.ForTest(t, lab.Config{Name: "hs3rd", Subnet: 25})
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off; master_process off; pid %[1]s/nginx.pid; error_log stderr;
@@ -216,8 +218,8 @@ http {
 	server { listen 8080; listen [::]:8080; location / { return 200 "hello from nginx\n"; } }
 }
 `, dir)), 0o644)
-	l.StartForTest(t, 8080, "nginx", "-p", dir, "-c", conf)
-	l.StartForTest(t, 8081, "socat", "TCP6-LISTEN:8081,ipv6only=0,reuseaddr,fork", "EXEC:cat")
+	labtest.Start(t, l, 8080, "nginx", "-p", dir, "-c", conf)
+	labtest.Start(t, l, 8081, "socat", "TCP6-LISTEN:8081,ipv6only=0,reuseaddr,fork", "EXEC:cat")
 	for _, a := range []netip.Addr{l.Target4, l.Target6} {
 		res := hsJSON(t, exitOK, "--send", "GET / HTTP/1.0\r\n\r\n", "--close", "passive", target(a, 8080))
 		if !strings.Contains(res.ReceivedText, "hello from nginx") || res.CloseBy != "peer" {
@@ -233,7 +235,7 @@ http {
 // TestHandshakeCount opens several connections in a row.
 func TestHandshakeCount(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "hscount", Subnet: 26})
+	l := labtest.ForTest(t, lab.Config{Name: "hscount", Subnet: 26})
 	r := tcpprobe(t, "handshake", "-c", "5", "--time-wait", "0s", target(l.Target4, lab.PortDiscard))
 	if r.code != exitOK || strings.Count(r.stdout, "all rules passed") != 5 || !strings.Contains(r.stdout, "5 sent, 5 answered, 0.0% loss, rtt min/avg/max/mdev") {
 		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -245,7 +247,7 @@ func TestHandshakeCount(t *testing.T) {
 // must say so.
 func TestMisbehavingPeer(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "hsliar", Subnet: 27})
+	l := labtest.ForTest(t, lab.Config{Name: "hsliar", Subnet: 27})
 	startLiar(t, l, 9998, func(syn *craft.Packet, sa *craft.Segment) { sa.TCP.Ack = syn.TCP.Seq + 2 })
 	startLiar(t, l, 9999, func(syn *craft.Packet, sa *craft.Segment) {
 		sa.TCP.Options = []craft.Option{craft.MSSOption(1460), craft.SACKPermittedOption()}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+
 	"github.com/tcpprobe/tcpprobe/keepalive"
 	"github.com/tcpprobe/tcpprobe/lab"
 	"github.com/tcpprobe/tcpprobe/rulebook"
@@ -33,7 +35,7 @@ func TestKeepaliveObserve(t *testing.T) {
 	}{{2 * time.Second, time.Second, 3}, {time.Second, 2 * time.Second, 2}} {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			t.Parallel()
-			l := lab.ForTest(t, lab.Config{Name: "ka" + strconv.Itoa(i), Subnet: 50 + i, KeepIdle: c.idle, KeepInterval: c.intvl, KeepCount: c.count})
+			l := labtest.ForTest(t, lab.Config{Name: "ka" + strconv.Itoa(i), Subnet: 50 + i, KeepIdle: c.idle, KeepInterval: c.intvl, KeepCount: c.count})
 			idle, intvl := float64(c.idle.Milliseconds()), float64(c.intvl.Milliseconds())
 			// Linux re-arms its keepalive timer for the interval after a probe;
 			// an answered probe is followed by the next after the longer of
@@ -60,8 +62,8 @@ func TestKeepaliveObserve(t *testing.T) {
 // flight) and to socat.
 func TestKeepaliveProbes(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "kaprobe", Subnet: 52})
-	l.StartForTest(t, 8082, "socat", "TCP6-LISTEN:8082,ipv6only=0,reuseaddr,fork", "EXEC:cat")
+	l := labtest.ForTest(t, lab.Config{Name: "kaprobe", Subnet: 52})
+	labtest.Start(t, l, 8082, "socat", "TCP6-LISTEN:8082,ipv6only=0,reuseaddr,fork", "EXEC:cat")
 	for _, args := range [][]string{
 		// Intervals above Linux's tcp_invalid_ratelimit (500 ms), which
 		// limits the ACKs a peer sends for old segments.
@@ -90,7 +92,7 @@ func TestKeepaliveProbes(t *testing.T) {
 // lab forgets established flows after 3 s idle and drops what follows.
 func TestKeepaliveIdleSearch(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "kaidle", Subnet: 53})
+	l := labtest.ForTest(t, lab.Config{Name: "kaidle", Subnet: 53})
 	if err := l.NS.Run("nft", "add", "rule", "inet", "tplab", "in", "ct", "state", "invalid", "drop"); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+
 	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/lab"
 	"github.com/tcpprobe/tcpprobe/scan"
@@ -44,7 +46,7 @@ var labOpen = map[uint16]bool{lab.PortEcho: true, lab.PortDiscard: true, lab.Por
 // must find exactly the open set, and every other state with its reason.
 func TestScanAllPorts(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "scanall", Subnet: 60})
+	l := labtest.ForTest(t, lab.Config{Name: "scanall", Subnet: 60})
 	for _, a := range []string{l.Target4.String(), l.Target6.String()} {
 		out := scanJSON(t, exitOK, "-p", "-", "--rate", "50000", "--wait", "300ms", a)
 		if len(out.ports) != 65535 {
@@ -83,7 +85,7 @@ func TestScanAllPorts(t *testing.T) {
 // ACK probes.
 func TestScanKinds(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "scankind", Subnet: 61})
+	l := labtest.ForTest(t, lab.Config{Name: "scankind", Subnet: 61})
 	ports := "1,7,9,13,19,100,7200"
 	for _, kind := range []string{"fin", "null", "xmas"} {
 		out := scanJSON(t, exitOK, "--kind", kind, "-p", ports, "--wait", "300ms", l.Target4.String())
@@ -110,7 +112,7 @@ func TestScanKinds(t *testing.T) {
 // counted, and the port reported filtered.
 func TestScanIgnoresSpoofedReplies(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "scanspoof", Subnet: 62})
+	l := labtest.ForTest(t, lab.Config{Name: "scanspoof", Subnet: 62})
 	startLiar(t, l, 9997, func(syn *craft.Packet, sa *craft.Segment) { sa.TCP.Ack = syn.TCP.Seq + 2 })
 	// The liar answers from user space, later than a kernel: a fixed wait.
 	out := scanJSON(t, exitOK, "-p", "7,9997", "--retries", "1", "--wait", "300ms", "--min-wait", "300ms", l.Target4.String())

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+
 	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 	"github.com/tcpprobe/tcpprobe/lab"
 	"github.com/tcpprobe/tcpprobe/send"
@@ -24,7 +26,7 @@ func target(a netip.Addr, port int) string { return netip.AddrPortFrom(a, uint16
 // the answer and exit code.
 func TestSendLab(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "send", Subnet: 10})
+	l := labtest.ForTest(t, lab.Config{Name: "send", Subnet: 10})
 	for _, a := range []netip.Addr{l.Target4, l.Target6} {
 		t.Run(a.String(), func(t *testing.T) {
 			r := tcpprobe(t, "send", "--json", "--opt", "mss=1460,sackok,ts,nop,ws=7", target(a, lab.PortEcho))
@@ -84,7 +86,7 @@ func TestSendLoopback(t *testing.T) {
 // frame with valid checksums.
 func TestSendWritePcap(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "write", Subnet: 11})
+	l := labtest.ForTest(t, lab.Config{Name: "write", Subnet: 11})
 	for _, a := range []netip.Addr{l.Target4, l.Target6} {
 		path := filepath.Join(t.TempDir(), "probe.pcap")
 		r := tcpprobe(t, "send", "--guard", "--flags", "S", "--opt", "mss=1400,sackok,ts,ws=3", "--data", "hello", "--write", path, target(a, lab.PortEcho))
@@ -103,7 +105,7 @@ func TestSendWritePcap(t *testing.T) {
 // its nftables table must be gone when it exits.
 func TestInterruptRemovesGuard(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Config{Name: "intr", Subnet: 12})
+	l := labtest.ForTest(t, lab.Config{Name: "intr", Subnet: 12})
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		cmd := exec.Command(bin, "send", "--guard", "-c", "1000", "-i", "50ms", "-t", "50ms", target(l.Target4, lab.PortDropped))
 		stdout, _ := cmd.StdoutPipe()

@@ -1,4 +1,6 @@
-package analyze
+// Package hugepages asks the kernel for transparent huge pages for the Go
+// heap before a large allocation (analyze of a big capture).
+package hugepages
 
 import (
 	"bytes"
@@ -8,7 +10,7 @@ import (
 	"unsafe"
 )
 
-// PreferHugePages asks the kernel to back the next n bytes of the Go heap
+// Prefer asks the kernel to back the next n bytes of the Go heap
 // with transparent huge pages (madvise MADV_HUGEPAGE, as the JVM does for
 // its heap), where THP is set to "madvise". A large capture touches
 // ~100 MB of fresh memory; in 2 MB pages that is 50 page faults instead of
@@ -16,7 +18,7 @@ import (
 // bytes (not touched, so not resident), advises the 2 MB pages inside them
 // and frees them again: the heap grows into that range first. The advice
 // changes nothing but the page size, and is ignored where THP is off.
-func PreferHugePages(n int) {
+func Prefer(n int) {
 	const huge = 2 << 20
 	if n < 2*huge || !thpAdvised() {
 		return

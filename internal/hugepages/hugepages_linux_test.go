@@ -3,7 +3,7 @@
 // The race detector allocates differently: this test is about the plain
 // runtime.
 
-package analyze
+package hugepages
 
 import (
 	"bufio"
@@ -42,25 +42,25 @@ func vmFlags(t *testing.T, addr uintptr) string {
 	return ""
 }
 
-// TestPreferHugePages checks that heap memory allocated after
-// PreferHugePages lies in a range advised for huge pages (VmFlags "hg"),
+// TestPrefer checks that heap memory allocated after
+// Prefer lies in a range advised for huge pages (VmFlags "hg"),
 // where THP is in madvise mode: it relies on the Go runtime growing the
 // heap into the freed range, which this test would notice changing. As in
 // the command, the heap must be young: the check runs in a new process.
-func TestPreferHugePages(t *testing.T) {
+func TestPrefer(t *testing.T) {
 	if !thpAdvised() {
 		t.Skip("transparent huge pages not in madvise mode")
 	}
 	if os.Getenv("TCPPROBE_HUGE_CHILD") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestPreferHugePages$", "-test.v")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPrefer$", "-test.v")
 		cmd.Env = append(os.Environ(), "TCPPROBE_HUGE_CHILD=1")
 		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestPreferHugePages") {
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestPrefer") {
 			t.Errorf("in a new process: %v\n%s", err, out)
 		}
 		return
 	}
-	PreferHugePages(256 << 20)
+	Prefer(256 << 20)
 	hits := 0
 	var keep [][]byte
 	for range 16 {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package analyze
+package hugepages
 
-// PreferHugePages does nothing outside Linux.
-func PreferHugePages(n int) {}
+// Prefer does nothing outside Linux.
+func Prefer(n int) {}

@@ -1,5 +1,5 @@
-// Package testpaths finds files the tests share: the captures in
-// ../shared/pcaps beside the repository.
+// Package testpaths finds files the tests share: the captures checked in
+// under testdata/ at the repository's root.
 package testpaths
 
 import (
@@ -15,47 +15,45 @@ func Root(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	root, ok := findRoot(dir)
+	if !ok {
+		t.Fatal("go.mod not found above the test directory")
+	}
+	return root
+}
+
+func findRoot(dir string) (string, bool) {
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+			return dir, true
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
+			return "", false
 		}
 		dir = parent
 	}
 }
 
-// SharedPcaps returns ../shared/pcaps/zeek beside the repository. Outside
-// CI a missing folder skips the test; in CI (CI set) it fails it.
-func SharedPcaps(t testing.TB) string {
+// ZeekPcaps returns testdata/pcaps/zeek: test traces from Zeek's own test
+// suite (BSD licence, COPYING.zeek beside them) with Zeek's expected
+// conn.log for some (zeek-conn-logs/). They are part of the repository, so
+// the tests that read them never skip.
+func ZeekPcaps(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(Root(t), "..", "shared", "pcaps", "zeek")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("shared captures missing: %v", err)
-		}
-		t.Skipf("shared captures missing: %v", err)
-	}
-	return dir
+	return filepath.Join(Root(t), "testdata", "pcaps", "zeek")
 }
 
-// SharedPcapsOrEmpty returns the shared captures' folder, or "" when it is
-// not there (for fuzz seeds, which are optional).
-func SharedPcapsOrEmpty() string {
+// ZeekPcapsOrEmpty is ZeekPcaps for fuzz seeds, which have no testing.TB
+// at hand: "" when the folder cannot be found.
+func ZeekPcapsOrEmpty() string {
 	dir, err := os.Getwd()
 	if err != nil {
 		return ""
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "pcaps", "zeek")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
+	root, ok := findRoot(dir)
+	if !ok {
+		return ""
 	}
+	return filepath.Join(root, "testdata", "pcaps", "zeek")
 }

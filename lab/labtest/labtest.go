@@ -1,6 +1,9 @@
 //go:build linux
 
-package lab
+// Package labtest brings the lab up for one test and down at its end,
+// whatever the outcome: lab hosts, third-party servers inside the target,
+// router chains. It keeps the testing package out of the tcpprobe binary.
+package labtest
 
 import (
 	"context"
@@ -12,17 +15,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcpprobe/tcpprobe/lab"
 )
 
 // ForTest brings a lab up with its servers for one test and tears it down
 // with t.Cleanup, whatever the test's outcome. Tests that run in parallel
 // give distinct names and subnets. It skips the test when not root.
-func ForTest(t testing.TB, cfg Config) *Lab {
+func ForTest(t testing.TB, cfg lab.Config) *lab.Lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, raw sockets)")
 	}
-	l, err := Up(cfg)
+	l, err := lab.Up(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,10 +44,10 @@ func ForTest(t testing.TB, cfg Config) *Lab {
 	return l
 }
 
-// StartForTest runs a program inside the lab's namespace for one test
+// Start runs a program inside the lab's namespace for one test
 // (a third-party server such as nginx or socat), waits until it accepts
 // connections on port, and stops it at cleanup.
-func (l *Lab) StartForTest(t testing.TB, port uint16, name string, args ...string) {
+func Start(t testing.TB, l *lab.Lab, port uint16, name string, args ...string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		if os.Getenv("CI") != "" {
@@ -74,14 +79,14 @@ func (l *Lab) StartForTest(t testing.TB, port uint16, name string, args ...strin
 	}
 }
 
-// ChainForTest builds a router chain for one test, with a listener on port
+// Chain builds a router chain for one test, with a listener on port
 // inside the target, and removes it at cleanup.
-func ChainForTest(t testing.TB, name string, subnet, routers int, port uint16) *Chain {
+func Chain(t testing.TB, name string, subnet, routers int, port uint16) *lab.Chain {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces)")
 	}
-	c, err := UpChain(name, subnet, routers)
+	c, err := lab.UpChain(name, subnet, routers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,245 @@
+package analyze
+
+import (
+	"net/netip"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/rulebook"
+)
+
+// closedConn is a finished connection waiting out the close delay.
+type closedConn struct {
+	c   *conn
+	gen uint32
+	at  int64
+}
+
+// worker owns one shard of the flow table.
+type worker struct {
+	id, of int // shard id and count
+	cfg    Config
+	emit   func(*Conn)
+	flows  map[flowKey]*conn
+	head   *conn // most recently used
+	tail   *conn // least recently used
+	pkt    craft.Packet
+	st     Stats
+	seen   int64
+	order  int // connections started, for Stream
+	now    int64
+	cache  [64]*conn
+	free   []*conn // finished connections, reused: a conn is large
+	slab   []conn  // connections not yet handed out
+	// closedQ lists connections in the order they closed, to flush them
+	// CloseDelay later (gen tells a reused conn from the one queued).
+	closedQ []closedConn
+}
+
+func newWorker(cfg Config, emit func(*Conn)) *worker {
+	return &worker{cfg: cfg, emit: emit, flows: make(map[flowKey]*conn, 1024)}
+}
+
+// processChunk walks every record of c and analyzes those of its shard;
+// worker 0 counts the frames that are not IP.
+func (w *worker) processChunk(c *chunk) {
+	recs := c.recs
+	num := c.base
+	of := uint32(w.of)
+	for {
+		d, ts, ok := recs.Next()
+		if !ok {
+			return
+		}
+		num++
+		off, err := craft.IPOffset(c.link, d)
+		if err != nil {
+			if w.id == 0 {
+				w.st.NonIP++
+			}
+			continue
+		}
+		ip := d[off:]
+		if shard(ip, of) == uint32(w.id) {
+			w.packet(num, ts, ip)
+		}
+	}
+}
+
+func (w *worker) process(b *batch) {
+	for i := range b.meta {
+		m := &b.meta[i]
+		w.packet(m.num, m.ts, b.arena[m.off:m.off+m.n])
+	}
+}
+
+func (w *worker) packet(num, ts int64, ip []byte) {
+	p := &w.pkt
+	if err := p.Decode(ip); err != nil {
+		w.st.Skipped++
+		return
+	}
+	if p.Fragment && !p.HasTCP {
+		w.st.Fragments++
+		return
+	}
+	if !p.HasTCP {
+		w.st.Other++
+		return
+	}
+	w.st.TCP++
+	w.now = ts
+	src := netip.AddrPortFrom(p.Src(), p.TCP.SrcPort)
+	dst := netip.AddrPortFrom(p.Dst(), p.TCP.DstPort)
+	pk := pkt{num: num, ts: ts, p: p, ipLen: len(ip), fromSrc: src}
+	if p.Version == 4 {
+		pk.ipLen = int(p.IPv4.TotalLen)
+	} else {
+		pk.ipLen = craft.IPv6HeaderSize + int(p.IPv6.PayloadLen)
+	}
+	pk.badSum = !w.cfg.IgnoreChecksums && !p.ChecksumOK(ip)
+	if pk.badSum {
+		w.st.BadChecksum++
+	}
+	// A small direct-mapped cache in front of the flow table: packets of
+	// one connection come in runs.
+	slot := &w.cache[int(src.Port()^dst.Port())&(len(w.cache)-1)]
+	c := *slot
+	var k flowKey
+	if c != nil && !c.done && (c.orig == src && c.resp == dst || c.orig == dst && c.resp == src) {
+		k = c.key
+	} else {
+		k = keyOf(src, dst)
+		c = w.flows[k]
+	}
+	if c != nil && c.closed && p.TCP.Flags&craft.SYN != 0 && p.TCP.Flags&craft.ACK == 0 && !pk.badSum &&
+		(!c.tr.Side[0].SawSYN || p.TCP.Seq != c.tr.Side[0].ISN) {
+		// A new SYN on a finished connection's ports: port reuse.
+		w.finish(c)
+		c = nil
+		w.start(k, &pk).reused = true
+		c = w.flows[k]
+	}
+	if c == nil {
+		c = w.start(k, &pk)
+	} else {
+		w.touch(c)
+	}
+	*slot = c
+	wasClosed := c.closed
+	f := c.observe(&pk)
+	if c.closed && !wasClosed {
+		w.closedQ = append(w.closedQ, closedConn{c, c.gen, ts})
+	}
+	if c.reused && c.pkts[0]+c.pkts[1] == 1 {
+		f |= FlagPortReuse
+		c.counts.add(FlagPortReuse)
+	}
+	if w.cfg.OnPacket != nil {
+		w.cfg.OnPacket(num, f)
+	}
+	w.seen++
+	if w.seen&0x3fff == 0 {
+		w.expire()
+	}
+}
+
+func (w *worker) start(k flowKey, pk *pkt) *conn {
+	if len(w.flows) >= w.cfg.MaxFlows && w.tail != nil {
+		t := w.tail
+		t.evicted = true
+		w.st.Evicted++
+		w.finish(t)
+	}
+	var c *conn
+	if n := len(w.free); n > 0 {
+		c, w.free = w.free[n-1], w.free[:n-1]
+	} else {
+		if len(w.slab) == 0 {
+			w.slab = make([]conn, 64) // one allocation for many connections
+		}
+		c, w.slab = &w.slab[0], w.slab[1:]
+	}
+	w.order++
+	c.init(k, pk, w.cfg.Stream > 0 && w.order == w.cfg.Stream)
+	w.flows[k] = c
+	w.pushFront(c)
+	w.st.Conns++
+	return c
+}
+
+func (w *worker) pushFront(c *conn) {
+	c.prev, c.next = nil, w.head
+	if w.head != nil {
+		w.head.prev = c
+	}
+	w.head = c
+	if w.tail == nil {
+		w.tail = c
+	}
+}
+
+func (w *worker) unlink(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		w.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		w.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+}
+
+func (w *worker) touch(c *conn) {
+	if w.head == c {
+		return
+	}
+	w.unlink(c)
+	w.pushFront(c)
+}
+
+// expire flushes connections idle longer than the timeout, and closed
+// ones older than the close delay (capture time).
+func (w *worker) expire() {
+	closeLimit := w.now - int64(w.cfg.CloseDelay)
+	n := 0
+	for ; n < len(w.closedQ) && w.closedQ[n].at < closeLimit; n++ {
+		q := w.closedQ[n]
+		if q.c.gen == q.gen && q.c.closed && !q.c.done && q.c.last < closeLimit {
+			w.finish(q.c)
+		}
+	}
+	w.closedQ = append(w.closedQ[:0], w.closedQ[n:]...)
+	limit := w.now - int64(w.cfg.IdleTimeout)
+	for w.tail != nil && w.tail.last < limit {
+		w.st.Expired++
+		w.finish(w.tail)
+	}
+}
+
+func (w *worker) finish(c *conn) {
+	c.done = true
+	w.unlink(c)
+	if w.flows[c.key] == c {
+		delete(w.flows, c.key)
+	}
+	out := c.result()
+	w.st.Counts.Merge(&c.counts)
+	for r := range w.st.RuleFails {
+		if c.tr.Result(rulebook.RuleID(r)) == rulebook.Fail {
+			w.st.RuleFails[r]++
+		}
+	}
+	w.emit(out)
+	if len(w.free) < 1024 {
+		w.free = append(w.free, c)
+	}
+}
+
+func (w *worker) flushAll() {
+	for w.tail != nil {
+		w.finish(w.tail)
+	}
+}

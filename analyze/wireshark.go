@@ -1,0 +1,152 @@
+package analyze
+
+import (
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+)
+
+// dirState is Wireshark's per-direction sequence analysis state
+// (tcp_analyze_seq_info in packet-tcp.c).
+type dirState struct {
+	nextseq         craft.Seq // 0: unknown
+	nextTime        int64
+	maxSeqToBeAcked craft.Seq
+	lastack         craft.Seq
+	lastackTime     int64
+	window          uint16
+	hasWin          bool
+	winScale        int8 // -1: unknown, -2: no scaling
+	dupacks         int
+	lastFlags       Flag
+}
+
+func (c *conn) wireshark(dir int, pk *pkt) Flag {
+	fwd, rev := &c.ws[dir], &c.ws[1-dir]
+	p := pk.p
+	t := &p.TCP
+	seq, ack := t.Seq, t.Ack
+	seglen := uint32(p.PayloadLen)
+	var fl Flag
+
+	if t.Flags&craft.SYN != 0 {
+		if ws, ok := t.WindowScale(); ok {
+			fwd.winScale = int8(ws)
+		} else {
+			fwd.winScale = -2
+		}
+		if t.Flags&craft.ACK != 0 && (fwd.winScale == -2 || rev.winScale == -2) {
+			// Scaling is on only when both SYNs carried the option.
+			fwd.winScale, rev.winScale = -2, -2
+		}
+	}
+
+	fl |= windowFlags(fwd, rev, t, seglen)
+	if ack != fwd.lastack {
+		fwd.dupacks = 0
+	}
+	if rev.maxSeqToBeAcked != 0 && ack.After(rev.maxSeqToBeAcked) && t.Flags&craft.ACK != 0 {
+		if rev.maxSeqToBeAcked.After(rev.nextseq) {
+			rev.maxSeqToBeAcked = rev.nextseq
+			fl |= FlagACKedUnseen
+		} else {
+			// One report per lost segment, even while the other side only
+			// sends pure ACKs.
+			if rev.dupacks == 0 {
+				fl |= FlagACKedUnseen
+			}
+			rev.dupacks = -1
+		}
+	}
+	if seglen > 0 || t.Flags&(craft.SYN|craft.FIN) != 0 {
+		notAdvanced := fwd.nextseq != 0 && seq.LessThan(fwd.nextseq)
+		if seglen > 1 && fwd.nextseq-1 == seq {
+			notAdvanced = false // new data after a zero window probe
+		}
+		ooo := int64(3 * time.Millisecond)
+		if c.irtt > 0 {
+			ooo = c.irtt
+		}
+		synfin := uint32(0)
+		if t.Flags&(craft.SYN|craft.FIN) != 0 {
+			synfin = 1
+		}
+		switch {
+		case fl&FlagKeepAlive != 0:
+		case seglen > 0 && rev.lastack != 0 && !seq.Add(seglen).After(rev.lastack):
+			fl |= FlagSpuriousRetransmission | FlagRetransmission
+		case notAdvanced && rev.dupacks >= 2 && rev.lastack == seq && pk.ts-rev.lastackTime < int64(20*time.Millisecond):
+			fl |= FlagFastRetransmission | FlagRetransmission
+		case notAdvanced && pk.ts-fwd.nextTime < ooo && fwd.nextseq != seq.Add(seglen+synfin):
+			fl |= FlagOutOfOrder
+		case notAdvanced:
+			fl |= FlagRetransmission
+		}
+	}
+	next := seq.Add(seglen)
+	if t.Flags&(craft.SYN|craft.FIN) != 0 {
+		next++
+	}
+	if next.After(fwd.nextseq) || fwd.nextseq == 0 {
+		if fl&FlagZeroWindowProbe == 0 {
+			fwd.nextseq, fwd.nextTime = next, pk.ts
+		}
+	}
+	if seq == fwd.maxSeqToBeAcked || fwd.maxSeqToBeAcked == 0 {
+		if fl&FlagZeroWindowProbe == 0 {
+			fwd.maxSeqToBeAcked = fwd.nextseq
+		}
+	}
+	fwd.window, fwd.hasWin = t.Window, true
+	fwd.lastack, fwd.lastackTime = ack, pk.ts
+	fwd.lastFlags = fl
+	return fl
+}
+
+// windowFlags are Wireshark's flags that compare a segment with the
+// window and the last ACK: zero window (probe), lost segment, keep-alive
+// (ACK), window update and full, duplicate ACK, in packet-tcp.c's order.
+func windowFlags(fwd, rev *dirState, t *craft.TCP, seglen uint32) Flag {
+	seq, ack, win := t.Seq, t.Ack, t.Window
+	synfinrst := t.Flags&(craft.SYN|craft.FIN|craft.RST) != 0
+	var fl Flag
+	if seglen == 1 && seq == fwd.nextseq && rev.hasWin && rev.window == 0 {
+		return FlagZeroWindowProbe
+	}
+	if win == 0 && !synfinrst {
+		fl |= FlagZeroWindow
+	}
+	if fwd.nextseq != 0 && seq.After(fwd.nextseq) && t.Flags&craft.RST == 0 {
+		fl |= FlagLostSegment
+	}
+	if seglen <= 1 && seq == fwd.nextseq-1 && !synfinrst {
+		fl |= FlagKeepAlive
+	}
+	if seglen == 0 && win != 0 && win != fwd.window && seq == fwd.nextseq && ack == fwd.lastack && !synfinrst {
+		fl |= FlagWindowUpdate
+	}
+	if seglen > 0 && rev.winScale != -1 && !synfinrst {
+		shift := uint(0)
+		if rev.winScale > 0 {
+			shift = uint(rev.winScale)
+		}
+		if seq.Add(seglen) == rev.lastack.Add(uint32(rev.window)<<shift) {
+			fl |= FlagWindowFull
+		}
+	}
+	if seglen == 0 && win != 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && rev.lastFlags&FlagKeepAlive != 0 && !synfinrst {
+		return fl | FlagKeepAliveACK
+	}
+	if seglen == 0 && win == 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && rev.lastFlags&FlagZeroWindowProbe != 0 && !synfinrst {
+		return fl // zero window probe ACK
+	}
+	if seglen == 0 && win != 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && !synfinrst {
+		if fwd.dupacks == -1 {
+			fwd.dupacks = 1 // neutralizes an "ACKed unseen segment"
+		} else {
+			fwd.dupacks++
+		}
+		fl |= FlagDuplicateACK
+	}
+	return fl
+}
