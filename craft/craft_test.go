@@ -71,67 +71,6 @@ func TestEncodeVectors(t *testing.T) {
 	}
 }
 
-func TestDecodeVectors(t *testing.T) {
-	var p Packet
-	if err := p.Decode(synV4); err != nil {
-		t.Fatal(err)
-	}
-	checkTCP(t, &p, src("198.18.0.1"), dst("198.18.0.2"), ports(40000, 80), seq(1000), flags(SYN), window(64240), mss(1460), wscale(7), sackOK(true), ts(100, 0), checksumOK())
-	if p.IPv4.ID != 0x1234 || p.IPv4.Flags != IPv4DontFragment || p.TTL() != 64 {
-		t.Errorf("ipv4 fields: %+v", p.IPv4)
-	}
-	if err := p.Decode(synAckV6); err != nil {
-		t.Fatal(err)
-	}
-	checkTCP(t, &p, src("2001:db8::2"), dst("2001:db8::1"), ports(80, 40000), seq(5000), ack(1001), flags(SYN|ACK|ECE), mss(1440), wscale(7), sackOK(true), noTS(), checksumOK())
-	if p.IPv6.FlowLabel != 0x12345 || p.IPv6.HopLimit != 64 {
-		t.Errorf("ipv6 fields: %+v", p.IPv6)
-	}
-	if got := len(p.TCP.Options); got != 6 {
-		t.Errorf("options: %d, want 6", got)
-	}
-}
-
-// TestDecodeResets decodes a packet with options and then one without into
-// the same value: nothing of the first may survive.
-func TestDecodeResets(t *testing.T) {
-	var p Packet
-	if err := p.Decode(synV4); err != nil {
-		t.Fatal(err)
-	}
-	s := Segment{Src: netip.MustParseAddr("198.18.0.2"), Dst: netip.MustParseAddr("198.18.0.1"),
-		TCP: TCP{SrcPort: 80, DstPort: 40000, Seq: 1, Ack: 1001, Flags: RST | ACK}}
-	var b [128]byte
-	n, _ := s.Encode(b[:])
-	if err := p.Decode(b[:n]); err != nil {
-		t.Fatal(err)
-	}
-	checkTCP(t, &p, ports(80, 40000), flags(RST|ACK), noMSS(), noTS(), sackOK(false))
-	if len(p.TCP.Options) != 0 || p.IPv4.Options != nil || p.TCP.OptionsMalformed {
-		t.Errorf("stale fields after second decode: %+v", p.TCP.Options)
-	}
-}
-
-func TestMalformedOptionKeepsSegment(t *testing.T) {
-	// mss, then a timestamps option claiming 12 bytes in a 4-byte rest.
-	seg := Segment{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"),
-		TCP: TCP{SrcPort: 1, DstPort: 2, Flags: SYN, Options: []Option{MSSOption(536), {Kind: OptTimestamps, Data: []byte{1, 2}}}}}
-	var b [128]byte
-	n, err := seg.Encode(b[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[20+20+5] = 12 // corrupt the timestamps length
-	var p Packet
-	if err := p.Decode(b[:n]); err != nil {
-		t.Fatalf("segment discarded for a bad option: %v", err)
-	}
-	if !p.TCP.OptionsMalformed {
-		t.Error("OptionsMalformed not set")
-	}
-	checkTCP(t, &p, mss(536), flags(SYN))
-}
-
 func TestDecodeErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/internal/packettest"
 	"github.com/tcpprobe/tcpprobe/rulebook"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
@@ -18,13 +19,12 @@ import (
 // segments: a unit test of the receiver logic without a network. Like a
 // capture, it shows our own segments too, before what the peer sends.
 type fakeNet struct {
-	sent []craft.Segment
+	sent []*craft.Packet // decoded, as the capture shows them
 	echo []*wire.Event
 	in   []*wire.Event
 }
 
 func (f *fakeNet) Send(s *craft.Segment) error {
-	f.sent = append(f.sent, *s)
 	seg := *s
 	seg.Src, seg.Dst, seg.TCP.SrcPort, seg.TCP.DstPort = us.Addr(), peer.Addr(), us.Port(), peer.Port()
 	b := make([]byte, craft.MaxPacket)
@@ -37,6 +37,7 @@ func (f *fakeNet) Send(s *craft.Segment) error {
 		return err
 	}
 	f.echo = append(f.echo, ev)
+	f.sent = append(f.sent, &ev.Pkt)
 	return nil
 }
 
@@ -90,14 +91,8 @@ func established(t *testing.T) (*Conn, *fakeNet) {
 	return e, n
 }
 
-func lastACK(t *testing.T, n *fakeNet) craft.Seq {
-	t.Helper()
-	s := n.sent[len(n.sent)-1]
-	if s.TCP.Flags&craft.ACK == 0 {
-		t.Fatalf("last segment %v is not an ACK", s.TCP.Flags)
-	}
-	return s.TCP.Ack
-}
+// last is the last segment we sent.
+func (f *fakeNet) last() *craft.Packet { return f.sent[len(f.sent)-1] }
 
 func TestEndpointACKsOutOfOrderAndRetransmittedData(t *testing.T) {
 	e, n := established(t)
@@ -116,9 +111,9 @@ func TestEndpointACKsOutOfOrderAndRetransmittedData(t *testing.T) {
 		if err := e.handle(Event{Event: s.ev}, false); err != nil {
 			t.Fatal(err)
 		}
-		if got := lastACK(t, n); got != s.wantAck {
-			t.Errorf("%s: ack %d, want %d", s.what, got, s.wantAck)
-		}
+		t.Run(s.what, func(t *testing.T) {
+			packettest.CheckTCP(t, n.last(), packettest.Flags(craft.ACK), packettest.Ack(s.wantAck))
+		})
 	}
 	if string(e.Received) != "aaaabbbbcccc" || e.State != rulebook.CloseWait || e.DupACKsSent != 1 {
 		t.Errorf("received %q state %v dupacks %d", e.Received, e.State, e.DupACKsSent)
@@ -135,15 +130,16 @@ func TestEndpointRejectsBadSynAck(t *testing.T) {
 		t.Fatalf("outcome %v %v", out, err)
 	}
 	// RFC 9293 3.10.7.3: <SEQ=SEG.ACK><CTL=RST>.
-	var rst *craft.Segment
-	for i := range n.sent {
-		if n.sent[i].TCP.Flags == craft.RST {
-			rst = &n.sent[i]
+	var rst *craft.Packet
+	for _, p := range n.sent {
+		if p.TCP.Flags&craft.RST != 0 {
+			rst = p
 		}
 	}
-	if rst == nil || rst.TCP.Seq != 1002 {
-		t.Errorf("no RST with seq = SEG.ACK: %+v", n.sent)
+	if rst == nil {
+		t.Fatal("no RST sent")
 	}
+	packettest.CheckTCP(t, rst, packettest.Flags(craft.RST), packettest.Seq(1002))
 }
 
 func TestEndpointRSTAcceptance(t *testing.T) {
@@ -206,8 +202,8 @@ func TestPeerKeepAliveAnswered(t *testing.T) {
 		if answered == silent {
 			t.Errorf("silent=%v: answered=%v", silent, answered)
 		}
-		if answered && lastACK(t, n) != 5001 {
-			t.Errorf("answer acks %d, want RCV.NXT 5001", lastACK(t, n))
+		if answered {
+			packettest.CheckTCP(t, n.last(), packettest.Flags(craft.ACK), packettest.Seq(1001), packettest.Ack(5001))
 		}
 	}
 }
