@@ -60,7 +60,7 @@ func TestFlowKeyAndShardAreSymmetric(t *testing.T) {
 		t.Error("keyOf depends on direction")
 	}
 	mk := func(src, dst netip.AddrPort) []byte {
-		seg := craft.Segment{Src: src.Addr(), Dst: dst.Addr(), TCP: craft.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Flags: craft.ACK}}
+		seg := craft.Segment{Src: src.Addr(), Dst: dst.Addr(), TTL: 64, TCP: craft.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Flags: craft.ACK}}
 		buf := make([]byte, 128)
 		n, _ := seg.Encode(buf)
 		return buf[:n]

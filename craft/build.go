@@ -10,7 +10,7 @@ import (
 // taken from Src and Dst.
 type Segment struct {
 	Src, Dst  netip.Addr
-	TTL       uint8 // TTL or hop limit; 0 means 64
+	TTL       uint8 // TTL or hop limit, as given: 0 is sent as 0
 	TOS       uint8 // TOS or traffic class
 	ID        uint16
 	DF        bool
@@ -24,9 +24,6 @@ type Segment struct {
 // not allocate.
 func (s *Segment) Encode(b []byte) (int, error) {
 	ttl := s.TTL
-	if ttl == 0 {
-		ttl = 64
-	}
 	switch {
 	case s.Src.Is4() && s.Dst.Is4():
 		ip := IPv4{TOS: s.TOS, ID: s.ID, TTL: ttl, Protocol: ProtoTCP, Src: s.Src, Dst: s.Dst, Options: s.IPOptions}

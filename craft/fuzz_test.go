@@ -55,9 +55,6 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add(true, uint16(80), uint16(40000), uint32(0xffffffff), uint32(1001), uint16(SYN|ACK), uint16(65160), uint8(1), []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}, []byte("data"))
 	f.Add(false, uint16(1), uint16(2), uint32(5), uint32(6), uint16(0x1ff), uint16(0), uint8(255), []byte{99, 3, 7}, []byte{0})
 	f.Fuzz(func(t *testing.T, v6 bool, sp, dp uint16, sq, ak uint32, fl, win uint16, ttl uint8, rawOpts, payload []byte) {
-		if ttl == 0 {
-			ttl = 1
-		}
 		opts := optionsFromTLV(rawOpts)
 		if OptionsLen(opts) > 40 || len(payload) > 1400 {
 			return

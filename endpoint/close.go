@@ -86,7 +86,7 @@ func (c *Conn) Close(ctx context.Context, cc CloseConfig) (CloseReport, error) {
 	}
 	switch cc.Mode {
 	case CloseLeave:
-		rep.Note = "left the peer in " + c.Tracker.Side[rulebook.Server].State.String()
+		rep.Note = "left the connection open"
 		return rep, nil
 	case CloseRST:
 		if err := c.sendRST(craft.RST|craft.ACK, c.SndNxt); err != nil {
@@ -288,4 +288,20 @@ func (c *Conn) ObserveSynAckRetransmissions(ctx context.Context, d time.Duration
 	}
 	c.setState(rulebook.EvRST)
 	return r, ctx.Err()
+}
+
+// Abort ends the connection at once with <SEQ=SND.NXT><ACK=RCV.NXT>
+// <CTL=RST,ACK> (RFC 9293 3.10.5, ABORT) when the peer may still hold it:
+// an interrupted run leaves nothing open on the target. It needs no
+// context, so it works after Ctrl-C.
+func (c *Conn) Abort() error {
+	switch c.State {
+	case rulebook.Closed, rulebook.Listen, rulebook.SynSent, rulebook.TimeWait:
+		return nil // the peer holds nothing of ours (or is closed)
+	}
+	if err := c.sendRST(craft.RST|craft.ACK, c.SndNxt); err != nil {
+		return err
+	}
+	c.setState(rulebook.EvRST)
+	return nil
 }

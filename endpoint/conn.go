@@ -23,11 +23,14 @@ var _ Net = (*wire.Session)(nil)
 type Config struct {
 	ISN        *uint32        // nil: random
 	SYNOptions []craft.Option // options of our SYN; a timestamps option gets our clock
-	TTL        uint8
+	TTL        uint8         // TTL or hop limit of our segments (default 64)
 	Window     uint16        // receive window in bytes (default 64240)
 	RTO        time.Duration // first retransmission timeout (default 1s)
-	Retries    int           // retransmissions of a segment before giving up (default 3)
+	Retries    int           // retransmissions of a segment before giving up: 0 is the default 3, NoRetry none
 }
+
+// NoRetry in Config.Retries sends each segment once.
+const NoRetry = -1
 
 // Conn is our side of a connection, driven by hand: every segment is built
 // here and put on the wire through a raw socket; every packet on the wire
@@ -93,11 +96,17 @@ func New(n Net, cfg Config) *Conn {
 	if cfg.Window == 0 {
 		cfg.Window = 64240
 	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 64
+	}
 	if cfg.RTO <= 0 {
 		cfg.RTO = time.Second
 	}
-	if cfg.Retries <= 0 {
+	switch {
+	case cfg.Retries == 0:
 		cfg.Retries = 3
+	case cfg.Retries < 0:
+		cfg.Retries = 0
 	}
 	c := &Conn{net: n, cfg: cfg, start: time.Now(), tsBase: rand.Uint32(), PeerWScale: -1, ourWScale: -1}
 	c.ISN = craft.Seq(rand.Uint32())

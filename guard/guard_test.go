@@ -241,7 +241,7 @@ func TestDropsKernelRST(t *testing.T) {
 
 	rstSeen := func(isn craft.Seq) bool {
 		t.Helper()
-		seg := craft.Segment{Src: lo, Dst: lo, TCP: craft.TCP{SrcPort: local.Port(), DstPort: remote.Port(), Seq: isn, Flags: craft.SYN, Window: 1000}}
+		seg := craft.Segment{Src: lo, Dst: lo, TTL: 64, TCP: craft.TCP{SrcPort: local.Port(), DstPort: remote.Port(), Seq: isn, Flags: craft.SYN, Window: 1000}}
 		var b [128]byte
 		n, _ := seg.Encode(b[:])
 		if err := sender.Send(b[:n], lo); err != nil {
@@ -290,7 +290,7 @@ func TestDropsKernelRST(t *testing.T) {
 		t.Errorf("guard counter %d (%v), want at least 1", n, err)
 	}
 	// Our own RSTs carry inject.Mark and pass the guard.
-	rst := craft.Segment{Src: lo, Dst: lo, TCP: craft.TCP{SrcPort: local.Port(), DstPort: remote.Port(), Seq: 50001, Flags: craft.RST}}
+	rst := craft.Segment{Src: lo, Dst: lo, TTL: 64, TCP: craft.TCP{SrcPort: local.Port(), DstPort: remote.Port(), Seq: 50001, Flags: craft.RST}}
 	var b [128]byte
 	n, _ := rst.Encode(b[:])
 	if err := sender.Send(b[:n], lo); err != nil {

@@ -133,6 +133,12 @@ func RunOn(ctx context.Context, sess *wire.Session, cfg RunConfig) (*Result, err
 		return nil, err
 	}
 	res, err := drive(ctx, e, cfg)
+	if ctx.Err() != nil {
+		// Interrupted: reset what we opened by hand before the guard goes.
+		if aerr := e.Abort(); aerr != nil && err == nil {
+			err = aerr
+		}
+	}
 	// Let the capture deliver our last segments before the ladder and
 	// the pcap are made.
 	e.Drain(100 * time.Millisecond)
@@ -216,6 +222,11 @@ func finishResult(res *Result, e *endpoint.Conn, sess *wire.Session) {
 		}
 	}
 	res.OurState, res.PeerState = e.State, t.Side[rulebook.Server].State
+	if res.Close != nil && res.Close.Mode == endpoint.CloseLeave {
+		// Said after the capture showed everything, so that it agrees
+		// with the final states.
+		res.Close.Note = "left the peer in " + res.PeerState.String()
+	}
 	switch res.Outcome {
 	case endpoint.Refused, endpoint.Unreachable:
 		res.PeerState = rulebook.Closed

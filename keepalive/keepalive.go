@@ -64,6 +64,8 @@ type Result struct {
 	RSTAfter   bool    `json:"rst_after,omitempty"`
 	GaveUp     bool    `json:"gave_up,omitempty"`
 	StillUp    bool    `json:"still_up,omitempty"` // answering mode: connection alive at the end
+	// NoPeerProbe says observe mode saw no keepalive probe at all.
+	NoPeerProbe bool `json:"no_peer_probe,omitempty"`
 	// Idle search.
 	Trials      []Trial            `json:"trials,omitempty"`
 	IdleTimeout string             `json:"idle_timeout,omitempty"` // "between A and B"
@@ -104,15 +106,18 @@ func open(ctx context.Context, rc handshake.RunConfig) (*wire.Session, *endpoint
 		sess.Close()
 		return nil, nil, "", err
 	}
-	out, err := e.Open(ctx, endpoint.OpenConfig{Data: rc.Data})
-	if err != nil {
+	fail := func(err error) (*wire.Session, *endpoint.Conn, endpoint.Outcome, error) {
+		e.Abort() // nothing stays open on the target
 		sess.Close()
 		return nil, nil, "", err
 	}
+	out, err := e.Open(ctx, endpoint.OpenConfig{Data: rc.Data})
+	if err != nil {
+		return fail(err)
+	}
 	if out == endpoint.Open && len(rc.Data) > 0 {
 		if err := e.Wait(ctx, rc.ReplyWait, false); err != nil {
-			sess.Close()
-			return nil, nil, "", err
+			return fail(err)
 		}
 	}
 	return sess, e, out, nil
@@ -150,9 +155,14 @@ func onConnection(ctx context.Context, cfg Config, mode string, body func(*Resul
 	defer sess.Close()
 	res.Outcome = out
 	if out == endpoint.Open {
-		if err := body(res, e); err != nil {
-			return res, err
-		}
+		err = body(res, e)
+	}
+	if ctx.Err() != nil {
+		// Interrupted: reset what we opened by hand before the guard goes.
+		e.Abort()
+	}
+	if err != nil {
+		return res, err
 	}
 	return res, finish(res, e, sess, cfg.Target)
 }
@@ -255,11 +265,15 @@ func observe(ctx context.Context, cfg Config, res *Result, e *endpoint.Conn) err
 			res.Count = len(res.Peer)
 		}
 	}
-	if cfg.Silent && !res.GaveUp {
+	switch {
+	case len(res.Peer) == 0 && !res.GaveUp:
+		res.NoPeerProbe = true
+		res.Note = fmt.Sprintf("no keepalive probe from the peer within %v (--max-wait): its keepalive is off or its idle time longer", cfg.MaxWait)
+		e.Close(ctx, cfg.Target.Close)
+	case cfg.Silent && !res.GaveUp:
 		res.Note = fmt.Sprintf("the peer had not given up after %v (--max-wait)", cfg.MaxWait)
 		e.Tracker.KeepAliveGaveUp(rulebook.Server, 0)
-	}
-	if !cfg.Silent && res.StillUp {
+	case !cfg.Silent && res.StillUp:
 		e.Close(ctx, cfg.Target.Close)
 	}
 	return nil
@@ -288,6 +302,11 @@ func IdleSearch(ctx context.Context, cfg Config) (*Result, error) {
 			res.Outcome = out
 			return false, fmt.Errorf("target not open: %s", out)
 		}
+		defer func() {
+			if ctx.Err() != nil {
+				e.Abort() // interrupted: leave nothing open on the target
+			}
+		}()
 		if err := e.Wait(ctx, idle, false); err != nil {
 			return false, err
 		}

@@ -35,11 +35,11 @@ func Keepalive(w io.Writer, r *keepalive.Result, st Style) {
 	for _, p := range r.Peer {
 		fmt.Fprintf(w, "  peer probe %-3d at %.0f ms (gap %.0f ms) %dB answered=%v\n", p.N, p.AtMs, p.GapMs, p.Bytes, p.Answered)
 	}
-	if r.Mode == "observe" {
+	if r.Mode == "observe" && !r.NoPeerProbe {
 		fmt.Fprintf(w, "  measured             idle %.0f ms before the first probe, %.0f ms between answered probes (Linux: the longer of idle and interval)   (Linux defaults: idle %v, interval %v)\n",
 			r.IdleMs, r.IntervalMs, keepalive.LinuxIdle, keepalive.LinuxInterval)
 	}
-	if r.Mode == "observe-silent" {
+	if r.Mode == "observe-silent" && !r.NoPeerProbe {
 		fmt.Fprintf(w, "  measured             idle %.0f ms, interval %.0f ms, probes %d, RST after giving up: %v   (Linux defaults: idle %v, interval %v, %d probes)\n",
 			r.IdleMs, r.IntervalMs, r.Count, r.RSTAfter, keepalive.LinuxIdle, keepalive.LinuxInterval, keepalive.LinuxProbes)
 	}

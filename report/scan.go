@@ -55,4 +55,7 @@ func Scan(w io.Writer, res []scan.Port, st *scan.Stats, openOnly bool) {
 	fmt.Fprintf(w, "%d ports on %d host(s) in %.2f s: %d probes (%.0f/s), %d answered, %d open, %d closed, %d filtered, %d unfiltered, %d open|filtered; %d replies without our cookie ignored, %d duplicates\n",
 		st.Ports, len(hosts), st.ElapsedS, st.Probes, st.Rate, st.Answered, counts[scan.Open], counts[scan.Closed], counts[scan.Filtered],
 		counts[scan.Unfiltered], counts[scan.OpenFiltered], st.Ignored, st.Duplicates)
+	if st.NotScanned > 0 {
+		fmt.Fprintf(w, "%d ports not scanned: the run was interrupted before their probes were sent\n", st.NotScanned)
+	}
 }

@@ -47,6 +47,7 @@ const (
 	Filtered     State = "filtered"
 	Unfiltered   State = "unfiltered"
 	OpenFiltered State = "open|filtered"
+	NotScanned   State = "not-scanned" // the run ended before the probe was sent
 )
 
 // Answer is what came back for a probe.

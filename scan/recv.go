@@ -51,6 +51,7 @@ func (s *Scanner) receive(ctx context.Context, live *capture.Live) {
 			s.st.Duplicates++
 		default:
 			st.answered, st.answer, st.ttl = true, a, p.TTL()
+			s.answered++
 			if st.sentAt > 0 {
 				st.rtt = time.Duration(f.Time.UnixNano() - st.sentAt)
 				if st.sends == 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -46,8 +47,9 @@ type Stats struct {
 	Probes     int           `json:"probes"`
 	Ports      int           `json:"ports"`
 	Answered   int           `json:"answered"`
-	Ignored    int           `json:"ignored"`    // replies without a valid cookie
-	Duplicates int           `json:"duplicates"` // valid replies seen again
+	NotScanned int           `json:"not_scanned,omitempty"` // ports never probed (interrupted)
+	Ignored    int           `json:"ignored"`               // replies without a valid cookie
+	Duplicates int           `json:"duplicates"`            // valid replies seen again
 	Elapsed    time.Duration `json:"-"`
 	ElapsedS   float64       `json:"elapsed_s"`
 	Rate       float64       `json:"probes_per_s"`
@@ -88,6 +90,7 @@ type Scanner struct {
 	// the last valid reply came, and the smoothed RTT and its variation
 	// (RFC 6298), all under mu.
 	pending   int
+	answered  int // probes answered so far (for Progress)
 	lastReply time.Time
 	rtt       rtt.Estimator
 	lastSent  time.Time
@@ -200,9 +203,8 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 	}
 	s := &Scanner{cfg: cfg, k0: rand.Uint64(), k1: rand.Uint64(), flags: flags}
 	s.index()
-	m, err := wire.OpenMany(wire.ManyConfig{Dst: cfg.Targets[0], SrcPort: cfg.SrcPort, BufferSize: 32 << 20, Filter: func(src netip.Addr, ports []uint16) string {
-		return capture.ScanFilter(src, ports[0])
-	}})
+	m, err := wire.OpenMany(wire.ManyConfig{Dst: cfg.Targets[0], SrcPort: cfg.SrcPort, BufferSize: 32 << 20, Loopback: anyLocal(cfg.Targets),
+		Filter: func(src netip.Addr, ports []uint16) string { return capture.ScanFilter(src, ports[0]) }})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -214,9 +216,19 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 
 	rctx, stopRecv := context.WithCancel(context.Background())
 	recvDone := make(chan struct{})
+	var recvWG sync.WaitGroup
+	for _, l := range []*capture.Live{live, m.Loop} {
+		if l != nil {
+			recvWG.Add(1)
+			go func() {
+				defer recvWG.Done()
+				s.receive(rctx, l)
+			}()
+		}
+	}
 	go func() {
-		defer close(recvDone)
-		s.receive(rctx, live)
+		recvWG.Wait()
+		close(recvDone)
 	}()
 
 	start := time.Now()
@@ -261,6 +273,11 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 				a = Answer{None: true}
 			}
 			state, reason := Classify(cfg.Kind, flags, a)
+			if ps.sends == 0 {
+				// Interrupted before this probe left: no verdict.
+				state, reason = NotScanned, "not-sent"
+				s.st.NotScanned++
+			}
 			port := Port{Addr: t.String(), Port: p, State: state, Reason: reason}
 			if ps.answered {
 				port.TTL = ps.ttl
@@ -279,4 +296,25 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 		return out, &s.st, ctx.Err()
 	}
 	return out, &s.st, nil
+}
+
+// anyLocal reports whether a target is an address of this machine: its
+// replies travel over lo, which must be captured too.
+func anyLocal(targets []netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	local := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			local[p.Addr().Unmap()] = true
+		}
+	}
+	for _, t := range targets {
+		if local[t.Unmap()] || t.IsLoopback() {
+			return true
+		}
+	}
+	return false
 }

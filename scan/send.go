@@ -58,7 +58,7 @@ func (s *Scanner) sendAll(ctx context.Context, sender *inject.Sender, todo []int
 		if s.cfg.Progress != nil && time.Since(lastProgress) > 200*time.Millisecond {
 			lastProgress = time.Now()
 			s.mu.Lock()
-			answered := s.st.Answered
+			answered := s.answered
 			s.mu.Unlock()
 			s.cfg.Progress(*sent, total, answered, time.Since(start))
 		}

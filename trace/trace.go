@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 				if pkt.TCP.Flags&craft.SYN != 0 {
 					hp.What = "syn-ack"
 					// Reset the half-open connection ourselves.
-					r := craft.Segment{Src: local.Addr(), Dst: dst, TCP: craft.TCP{SrcPort: pkt.TCP.DstPort, DstPort: cfg.Target.Port(), Seq: pkt.TCP.Ack, Flags: craft.RST}}
+					r := craft.Segment{Src: local.Addr(), Dst: dst, TTL: 64, TCP: craft.TCP{SrcPort: pkt.TCP.DstPort, DstPort: cfg.Target.Port(), Seq: pkt.TCP.Ack, Flags: craft.RST}}
 					if n, err := r.Encode(buf[:]); err == nil {
 						sender.Send(buf[:n], dst)
 					}

@@ -16,6 +16,9 @@ type Many struct {
 	Route  inject.Route
 	Locals []netip.AddrPort // the reserved source ports
 	Live   *capture.Live
+	// Loop captures lo as well (ManyConfig.Loopback): replies from our own
+	// addresses never reach the route's interface.
+	Loop   *capture.Live
 	Sender *inject.Sender
 	guard  *guard.Guard
 	res    []*inject.Reservation
@@ -40,6 +43,9 @@ type ManyConfig struct {
 	// packet is delivered at once (trace) or in batches (scan).
 	BufferSize int
 	Immediate  bool
+	// Loopback also captures lo with the same filter, for targets that
+	// are addresses of this machine.
+	Loopback bool
 }
 
 // OpenMany sets up route, ports, guard, capture and raw socket, in that
@@ -87,6 +93,11 @@ func OpenMany(cfg ManyConfig) (m *Many, err error) {
 	if m.Live, err = capture.OpenLiveWith(rt.Iface, cfg.Filter(rt.Src, ports), capture.LiveOptions{BufferSize: cfg.BufferSize, Immediate: cfg.Immediate}); err != nil {
 		return m, err
 	}
+	if cfg.Loopback && rt.Iface != "lo" {
+		if m.Loop, err = capture.OpenLiveWith("lo", cfg.Filter(rt.Src, ports), capture.LiveOptions{BufferSize: cfg.BufferSize, Immediate: cfg.Immediate}); err != nil {
+			return m, err
+		}
+	}
 	if m.Sender, err = inject.NewSender(cfg.Dst.Is6()); err != nil {
 		return m, err
 	}
@@ -99,9 +110,11 @@ func (m *Many) Close() {
 		m.Sender.Close()
 		m.Sender = nil
 	}
-	if m.Live != nil {
-		m.Live.Close()
-		m.Live = nil
+	for _, l := range []**capture.Live{&m.Live, &m.Loop} {
+		if *l != nil {
+			(*l).Close()
+			*l = nil
+		}
 	}
 	if m.guard != nil {
 		m.guard.Close()

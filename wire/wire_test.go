@@ -30,7 +30,7 @@ func TestLabOnly(t *testing.T) {
 func TestFlowMatches(t *testing.T) {
 	local, remote := netip.MustParseAddrPort("198.18.0.1:40000"), netip.MustParseAddrPort("198.18.0.2:7")
 	mk := func(src, dst netip.AddrPort) *craft.Packet {
-		seg := craft.Segment{Src: src.Addr(), Dst: dst.Addr(), TCP: craft.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Flags: craft.ACK}}
+		seg := craft.Segment{Src: src.Addr(), Dst: dst.Addr(), TTL: 64, TCP: craft.TCP{SrcPort: src.Port(), DstPort: dst.Port(), Flags: craft.ACK}}
 		var b [64]byte
 		n, _ := seg.Encode(b[:])
 		p := new(craft.Packet)
@@ -50,7 +50,7 @@ func TestFlowMatches(t *testing.T) {
 	}
 	// An ICMP error quoting our segment.
 	var q [64]byte
-	seg := craft.Segment{Src: local.Addr(), Dst: remote.Addr(), TCP: craft.TCP{SrcPort: local.Port(), DstPort: remote.Port(), Seq: 9, Flags: craft.SYN}}
+	seg := craft.Segment{Src: local.Addr(), Dst: remote.Addr(), TTL: 64, TCP: craft.TCP{SrcPort: local.Port(), DstPort: remote.Port(), Seq: 9, Flags: craft.SYN}}
 	n, _ := seg.Encode(q[:])
 	var b [256]byte
 	m, _ := craft.BuildICMPError(b[:], remote.Addr(), local.Addr(), 3, 3, 0, q[:n])

@@ -100,8 +100,8 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	if *count < 1 || *count > 100000 || *interval < 0 || *observe <= 0 || *observe > time.Hour {
 		return usageErr("--count takes 1-100000, --interval >= 0, --observe (0, 1h]")
 	}
-	if *isn > 0xffffffff {
-		return usageErr("--isn takes 0-4294967295")
+	if fs.Changed("isn") && (*isn < 0 || *isn > 0xffffffff) {
+		return usageErr("--isn %d: must be 0-4294967295", *isn)
 	}
 	if *isn >= 0 {
 		v := uint32(*isn)
@@ -115,6 +115,12 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		cfg.Endpoint.SYNOptions = opts
 	}
 	cfg.Endpoint.TTL, cfg.Endpoint.Window, cfg.Endpoint.Retries, cfg.Endpoint.RTO = o.ttl, o.window, *retries, *rto
+	if *retries == 0 {
+		cfg.Endpoint.Retries = endpoint.NoRetry
+	}
+	if o.ttl == 0 {
+		return usageErr("--ttl 0: a handshake's segments would die at the first hop (send --ttl 0 sends single segments with TTL 0)")
+	}
 	cfg.Data = []byte(*data)
 	for _, s := range *sends {
 		cfg.Sends = append(cfg.Sends, []byte(s))
@@ -138,6 +144,7 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	if err := handshake.ResolveSYNOptions(&cfg, sess); err != nil {
 		return err
 	}
+	ran := 0
 	for i := 0; i < *count; i++ {
 		if i > 0 && !pause(ctx, *interval) {
 			break
@@ -157,12 +164,18 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		if res == nil {
 			return err
 		}
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			res.Error = "interrupted"
+		case err != nil:
 			res.Error = err.Error()
 		}
 		code := handshakeExit(res)
 		if code > worst || (code == exitFailed && worst == exitNoAnswer) {
 			worst = code
+		}
+		if res.Outcome != "" {
+			ran++ // a connection interrupted before any answer is not counted
 		}
 		if res.Outcome == endpoint.Open {
 			rtts = append(rtts, time.Duration(res.HandshakeMs*float64(time.Millisecond)))
@@ -180,7 +193,7 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		}
 	}
 	if *count > 1 && !*jsonOut {
-		fmt.Fprintf(stdout, "--- %v tcpprobe handshake statistics ---\n%s\n", target, rtt.Stats(*count, rtts).Line())
+		fmt.Fprintf(stdout, "--- %v tcpprobe handshake statistics ---\n%s\n", target, rtt.Stats(ran, rtts).Line())
 	}
 	if worst != exitOK {
 		return silent{worst}

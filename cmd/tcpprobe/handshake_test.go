@@ -300,7 +300,7 @@ func startLiar(t *testing.T, l *lab.Lab, port uint16, lie func(*craft.Packet, *c
 			if err != nil || p.Decode(f.Data[off:]) != nil || !p.HasTCP {
 				continue
 			}
-			sa := craft.Segment{Src: p.Dst(), Dst: p.Src(), TCP: craft.TCP{SrcPort: p.TCP.DstPort, DstPort: p.TCP.SrcPort,
+			sa := craft.Segment{Src: p.Dst(), Dst: p.Src(), TTL: 64, TCP: craft.TCP{SrcPort: p.TCP.DstPort, DstPort: p.TCP.SrcPort,
 				Seq: 777000, Ack: p.TCP.Seq + 1, Flags: craft.SYN | craft.ACK, Window: 1000, Options: []craft.Option{craft.MSSOption(1460)}}}
 			lie(&p, &sa)
 			if n, err := sa.Encode(b[:]); err == nil {

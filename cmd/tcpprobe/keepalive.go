@@ -120,6 +120,9 @@ func keepaliveExit(r *keepalive.Result) error {
 	if r.Failed {
 		return silent{exitFailed}
 	}
+	if r.NoPeerProbe {
+		return silent{exitNoAnswer}
+	}
 	for _, p := range r.Probes {
 		if !p.Answered || !p.AckOK {
 			return silent{exitFailed}

@@ -18,7 +18,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tcpprobe/tcpprobe/inject"
+	"github.com/tcpprobe/tcpprobe/internal/atomicfile"
 	"github.com/tcpprobe/tcpprobe/internal/privilege"
+	"github.com/tcpprobe/tcpprobe/wire"
 )
 
 // Exit codes, documented in --help and README.md.
@@ -28,14 +30,23 @@ const (
 	exitUsage     = 2 // usage or input error
 	exitNoAnswer  = 3 // no answer, unreachable
 	exitPrivilege = 4 // missing privilege or system support
+	exitRun       = 5 // the run could not complete (an I/O or system error)
+	// exitInterrupted is the shell's code for a run ended by SIGINT (128+2);
+	// SIGTERM ends with it too: a check cut short never exits 0.
+	exitInterrupted = 130
 )
 
 const exitCodesHelp = `Exit codes:
-  0  every check passed / the target answered as expected
-  1  a check failed
-  2  usage or input error
-  3  no answer or unreachable
-  4  missing privilege or system support`
+  0    every check passed / the target answered as expected
+  1    a check failed (a rule was violated)
+  2    usage or input error (also: a capture cut short, after its results)
+  3    no answer or unreachable
+  4    missing privilege or system support
+  5    the run could not complete (an I/O or system error)
+  130  interrupted (Ctrl-C, SIGTERM): partial results, connections reset
+
+Environment: TCPPROBE_LAB_ONLY=1 (or --lab-only) refuses any route that
+leaves through anything but loopback or a lab interface (tp*).`
 
 // command is one subcommand.
 type command struct {
@@ -94,10 +105,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	err := c.run(ctx, args[1:], stdout)
-	if err == nil {
+	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK
 	}
-	if errors.Is(err, pflag.ErrHelp) {
+	if ctx.Err() != nil {
+		// Whatever the command said, the run was cut short.
+		fmt.Fprintf(stderr, "tcpprobe %s: interrupted\n", c.name)
+		return exitInterrupted
+	}
+	if err == nil {
 		return exitOK
 	}
 	code := exitCode(err)
@@ -124,12 +140,12 @@ func exitCode(err error) int {
 		return ee.code
 	case errors.As(err, &pe):
 		return exitPrivilege
-	case errors.Is(err, inject.ErrNoRoute), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+	case errors.Is(err, inject.ErrNoRoute), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETDOWN):
 		return exitNoAnswer
-	case errors.Is(err, context.Canceled):
-		return exitNoAnswer
+	case errors.Is(err, errors.ErrUnsupported):
+		return exitPrivilege
 	}
-	return exitPrivilege
+	return exitRun
 }
 
 func oneLine(s string) string {
@@ -170,25 +186,75 @@ func newFlags(name, argsUsage, summary string, stdout io.Writer) *pflag.FlagSet 
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: tcpprobe %s [flags] %s\n\n%s\n\nFlags:\n", name, argsUsage, summary)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		fmt.Fprintln(stdout, "\n"+exitCodesHelp)
+		fmt.Fprintf(stdout, "Usage: tcpprobe %s [flags] %s\n\n%s\n\nFlags:\n%s\n%s\n", name, argsUsage, summary, flagUsages(fs), exitCodesHelp)
 	}
 	return fs
 }
 
-// parse parses flags; --help prints usage and returns pflag.ErrHelp.
+// parse parses flags and checks every output path (--write, -o) before
+// anything is sent or read, so that a bad path costs no capture; --help prints usage (pflag calls fs.Usage itself)
+// and returns pflag.ErrHelp.
 func parse(fs *pflag.FlagSet, args []string) error {
+	if fs.Lookup("lab-only") == nil {
+		fs.Bool("lab-only", false, "refuse any route but loopback and lab interfaces (as TCPPROBE_LAB_ONLY=1)")
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fs.Usage()
 			return err
 		}
 		return usageErr("%v", err)
 	}
+	for _, name := range []string{"write", "output"} {
+		if f := fs.Lookup(name); f != nil && f.Value.String() != "" {
+			if err := atomicfile.Check(f.Value.String()); err != nil {
+				return usageErr("--%s: %v", name, err)
+			}
+		}
+	}
+	if labOnly, _ := fs.GetBool("lab-only"); labOnly {
+		os.Setenv(wire.LabOnlyEnv, "1")
+	}
 	return nil
+}
+
+// flagUsages lists the flags as pflag does, without its "[=true|false]"
+// on booleans and without a "(default ...)" that repeats what the usage
+// text already says or shows a sentinel.
+func flagUsages(fs *pflag.FlagSet) string {
+	type row struct{ left, right string }
+	var rows []row
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		left := "      --" + f.Name
+		if f.Shorthand != "" {
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		varname, usage := pflag.UnquoteUsage(f)
+		if varname != "" && f.Value.Type() != "bool" {
+			left += " " + varname
+		}
+		if !strings.Contains(usage, "(default") {
+			switch f.DefValue {
+			case "", "0", "false", "[]", "0s":
+			default:
+				if f.Value.Type() == "string" {
+					usage += fmt.Sprintf(" (default %q)", f.DefValue)
+				} else {
+					usage += " (default " + f.DefValue + ")"
+				}
+			}
+		}
+		rows = append(rows, row{left, usage})
+		width = max(width, len(left))
+	})
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-*s   %s\n", width, r.left, r.right)
+	}
+	return b.String()
 }
 
 // pause waits d; it reports false when ctx ended first (Ctrl-C).

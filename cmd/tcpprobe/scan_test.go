@@ -3,6 +3,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -121,5 +125,41 @@ func TestScanIgnoresSpoofedReplies(t *testing.T) {
 	}
 	if p := out.ports[7]; p.State != scan.Open {
 		t.Errorf("port 7: %s", p.State)
+	}
+}
+
+// TestScanOwnAddressInRange: our own address answers the same whether it
+// is scanned alone or inside a range (its replies travel over lo).
+func TestScanOwnAddressInRange(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "scself", Subnet: 14})
+	host := l.Host4.String()
+	ln := echoServer(t, net.JoinHostPort(host, "0"))
+	open := ln.Addr().(*net.TCPAddr).Port
+	ports := fmt.Sprintf("1,%d", open)
+	states := func(args ...string) map[string]scan.State {
+		r := tcpprobe(t, append([]string{"scan", "--json", "-p", ports, "--wait", "300ms"}, args...)...)
+		if r.code != exitOK {
+			t.Fatalf("scan %v: exit %d: %s", args, r.code, r.stderr)
+		}
+		out := map[string]scan.State{}
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var p scan.Port
+			if json.Unmarshal([]byte(line), &p) == nil && p.Addr != "" {
+				out[fmt.Sprintf("%s:%d", p.Addr, p.Port)] = p.State
+			}
+		}
+		return out
+	}
+	alone := states(host)
+	inRange := states(netip.PrefixFrom(l.Host4, 30).Masked().String())
+	for _, port := range []string{"1", strconv.Itoa(open)} {
+		k := host + ":" + port
+		if alone[k] == "" || alone[k] != inRange[k] {
+			t.Errorf("%s: %q alone, %q in a range", k, alone[k], inRange[k])
+		}
+	}
+	if alone[host+":"+strconv.Itoa(open)] != scan.Open {
+		t.Errorf("our listener on %s:%d: %q, want open", host, open, alone[host+":"+strconv.Itoa(open)])
 	}
 }

@@ -76,6 +76,11 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 	if *interval < 0 || *timeout <= 0 || *timeout > time.Hour {
 		return usageErr("--interval must be >= 0 and --timeout in (0, 1h]")
 	}
+	for _, name := range []string{"seq", "ack"} {
+		if v, _ := fs.GetInt64(name); fs.Changed(name) && (v < 0 || v > 0xffffffff) {
+			return usageErr("--%s %d: must be 0-4294967295", name, v)
+		}
+	}
 	if err := o.finish(); err != nil {
 		return err
 	}
@@ -94,7 +99,7 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 	if !*jsonOut {
 		fmt.Fprintf(stdout, "TCPPROBE %v -> %v (%s): flags %s, %d probe(s)\n", sess.Local, sess.Remote, sess.Route.Iface, o.tcpFlags, *count)
 	}
-	answered, sent := 0, 0
+	tcpReplies, sent := 0, 0
 	for i := 0; i < *count; i++ {
 		if i > 0 && !pause(ctx, *interval) {
 			break
@@ -103,9 +108,14 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if ctx.Err() != nil && res.Status == send.NoReply {
+			break // interrupted while waiting: not a lost probe
+		}
 		sent++
+		if res.Status == send.Reply {
+			tcpReplies++
+		}
 		if res.Status != send.NoReply {
-			answered++
 			rtts = append(rtts, res.RTT)
 		}
 		if *jsonOut {
@@ -125,8 +135,8 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	if answered == 0 {
-		return silent{exitNoAnswer}
+	if tcpReplies == 0 {
+		return silent{exitNoAnswer} // nothing, or only ICMP errors: unreachable
 	}
 	return nil
 }
@@ -142,9 +152,6 @@ func (o *probeOpts) finish() error {
 	}
 	if o.tcpOpts, err = craft.ParseOptions(o.opts, uint32(time.Now().UnixMilli())); err != nil {
 		return usageErr("%v", err)
-	}
-	if o.seq > 0xffffffff || o.ack > 0xffffffff {
-		return usageErr("--seq and --ack take 0-4294967295")
 	}
 	n := 0
 	for _, s := range []string{o.data, o.dataHex, o.dataFile} {

@@ -55,7 +55,7 @@ func TestSendLab(t *testing.T) {
 				t.Errorf("closed port: exit %d: %s", r.code, r.stdout)
 			}
 			r = tcpprobe(t, "send", target(a, lab.PortRejected))
-			if r.code != exitOK || !strings.Contains(r.stdout, "ICMP port unreachable from "+a.String()) {
+			if r.code != exitNoAnswer || !strings.Contains(r.stdout, "ICMP port unreachable from "+a.String()) {
 				t.Errorf("rejected port: exit %d: %s", r.code, r.stdout)
 			}
 			r = tcpprobe(t, "send", "--timeout", "300ms", target(a, lab.PortDropped))
@@ -129,8 +129,8 @@ func TestInterruptRemovesGuard(t *testing.T) {
 			cmd.Process.Kill()
 			t.Fatalf("%v: tcpprobe did not stop", sig)
 		}
-		if code := cmd.ProcessState.ExitCode(); code != exitNoAnswer {
-			t.Errorf("%v: exit %d, want %d", sig, code, exitNoAnswer)
+		if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+			t.Errorf("%v: exit %d, want %d", sig, code, exitInterrupted)
 		}
 		if tabs := nftTables(t); strings.Contains(tabs, table) {
 			t.Errorf("%v: table left behind:\n%s", sig, tabs)

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/lab"
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+)
+
+// established counts the target's ESTABLISHED connections on port, as the
+// target's own kernel reports them (ss in the lab namespace).
+func established(t *testing.T, l *lab.Lab, port int) int {
+	t.Helper()
+	out, err := l.NS.Output("ss", "-Htn", "state", "established", "( sport = :"+strconv.Itoa(port)+" )")
+	if err != nil {
+		t.Fatalf("ss: %v %s", err, out)
+	}
+	return len(strings.Fields(out)) / 4 // ss -H prints 4 columns a connection
+}
+
+// TestInterruptResetsConnections interrupts commands that hold a hand-made
+// connection open: the target must not keep it ESTABLISHED, the exit code
+// is 130 and stderr says "interrupted".
+func TestInterruptResetsConnections(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "intrst", Subnet: 13})
+	for _, tc := range []struct {
+		name string
+		port int
+		args []string
+	}{
+		{"keepalive probes", lab.PortKeepalive, []string{"keepalive", "-c", "100", "-i", "1s"}},
+		{"handshake waiting for replies", lab.PortDiscard, []string{"handshake", "--send", "x", "--reply-wait", "30s"}},
+		{"idle search", lab.PortKeepalive, []string{"keepalive", "--idle-search", "20s..40s"}},
+	} {
+		args := append(tc.args, target(l.Target4, tc.port))
+		cmd := exec.Command(bin, args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for established(t, l, tc.port) == 0 {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("%s: the connection never appeared on the target", tc.name)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s: did not stop after SIGINT", tc.name)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(stderr.String(), "interrupted") {
+			t.Errorf("%s: exit %d, stderr %q; want %d and \"interrupted\"", tc.name, code, stderr.String(), exitInterrupted)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if n := established(t, l, tc.port); n != 0 {
+			t.Errorf("%s: %d connection(s) left ESTABLISHED on the target after Ctrl-C", tc.name, n)
+		}
+	}
+}
