@@ -23,10 +23,10 @@ var _ Net = (*wire.Session)(nil)
 type Config struct {
 	ISN        *uint32        // nil: random
 	SYNOptions []craft.Option // options of our SYN; a timestamps option gets our clock
-	TTL        uint8         // TTL or hop limit of our segments (default 64)
-	Window     uint16        // receive window in bytes (default 64240)
-	RTO        time.Duration // first retransmission timeout (default 1s)
-	Retries    int           // retransmissions of a segment before giving up: 0 is the default 3, NoRetry none
+	TTL        uint8          // TTL or hop limit of our segments (default 64)
+	Window     uint16         // receive window in bytes (default 64240)
+	RTO        time.Duration  // first retransmission timeout (default 1s)
+	Retries    int            // retransmissions of a segment before giving up: 0 is the default 3, NoRetry none
 }
 
 // NoRetry in Config.Retries sends each segment once.
