@@ -457,3 +457,28 @@ func TestSeqLenAndTSAfter(t *testing.T) {
 		t.Error("TSAfter does not wrap like sequence numbers")
 	}
 }
+
+// TestOffersAgreesWithAccessors: the one-pass reader returns what the
+// single accessors return, on real and odd option lists.
+func TestOffersAgreesWithAccessors(t *testing.T) {
+	lists := [][]Option{
+		nil,
+		{MSSOption(1460), SACKPermittedOption(), TimestampsOption(7, 9), NOPOption(), WindowScaleOption(7)},
+		{WindowScaleOption(200), MSSOption(536), MSSOption(1200), TimestampsOption(1, 2), TimestampsOption(3, 4)},
+		{{Kind: OptMSS, Data: []byte{1}}, {Kind: OptTimestamps, Data: []byte{1, 2}}, {Kind: OptSACKPermitted, Data: []byte{0}}},
+	}
+	for i, opts := range lists {
+		tcp := TCP{Options: opts}
+		o := tcp.Offers()
+		mss, _ := tcp.MSS()
+		ws, wsOK := tcp.WindowScale()
+		v, e, tsOK := tcp.Timestamps()
+		wantWS := int8(-1)
+		if wsOK {
+			wantWS = int8(min(ws, 127))
+		}
+		if o.MSS != mss || o.WScale != wantWS || o.SACKOK != tcp.SACKPermitted() || o.HasTS != tsOK || o.TSVal != v || o.TSEcr != e {
+			t.Errorf("list %d: Offers %+v, accessors mss %d ws %d sack %v ts %v %d %d", i, o, mss, wantWS, tcp.SACKPermitted(), tsOK, v, e)
+		}
+	}
+}

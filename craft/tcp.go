@@ -192,3 +192,35 @@ func (t *TCP) SACKBlocks(dst []SACKBlock) []SACKBlock {
 // FastOpenCookie returns the TCP Fast Open option's cookie (empty for a
 // cookie request).
 func (t *TCP) FastOpenCookie() ([]byte, bool) { return t.find(OptFastOpen, -1) }
+
+// Offers are the options a connection negotiates or echoes, read in one
+// pass: the hot path of the analyzer reads them for every segment. Each
+// value is the first option of its kind with a valid length, as the
+// single accessors (MSS, WindowScale, SACKPermitted, Timestamps) return.
+type Offers struct {
+	MSS          uint16 // 0: none
+	WScale       int8   // -1: none (shift counts above 127 are clamped)
+	SACKOK       bool
+	HasTS        bool
+	TSVal, TSEcr uint32
+}
+
+// Offers returns the segment's MSS, window scale, SACK-permitted and
+// timestamps options.
+func (t *TCP) Offers() Offers {
+	o := Offers{WScale: -1}
+	var seen uint8
+	for _, op := range t.Options {
+		switch {
+		case op.Kind == OptMSS && len(op.Data) == 2 && seen&1 == 0:
+			o.MSS, seen = binary.BigEndian.Uint16(op.Data), seen|1
+		case op.Kind == OptWindowScale && len(op.Data) == 1 && seen&2 == 0:
+			o.WScale, seen = int8(min(op.Data[0], 127)), seen|2
+		case op.Kind == OptSACKPermitted && len(op.Data) == 0:
+			o.SACKOK = true
+		case op.Kind == OptTimestamps && len(op.Data) == 8 && !o.HasTS:
+			o.HasTS, o.TSVal, o.TSEcr = true, binary.BigEndian.Uint32(op.Data), binary.BigEndian.Uint32(op.Data[4:])
+		}
+	}
+	return o
+}

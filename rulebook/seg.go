@@ -83,13 +83,9 @@ func (s *Seg) Notes() []string {
 // SegOf fills a Seg from a decoded TCP packet.
 func SegOf(p *craft.Packet, num int, t time.Time, from Role) Seg {
 	s := Seg{Num: num, Time: t, From: from, Flags: p.TCP.Flags, Seq: p.TCP.Seq, Ack: p.TCP.Ack,
-		Len: p.PayloadLen, Window: p.TCP.Window, TTL: p.TTL(), WScale: -1}
-	s.MSS, _ = p.TCP.MSS()
-	if ws, ok := p.TCP.WindowScale(); ok {
-		s.WScale = int8(min(ws, 127))
-	}
-	s.SACKOK = p.TCP.SACKPermitted()
-	s.TSval, s.TSecr, s.HasTS = p.TCP.Timestamps()
+		Len: p.PayloadLen, Window: p.TCP.Window, TTL: p.TTL()}
+	o := p.TCP.Offers()
+	s.MSS, s.WScale, s.SACKOK, s.HasTS, s.TSval, s.TSecr = o.MSS, o.WScale, o.SACKOK, o.HasTS, o.TSVal, o.TSEcr
 	return s
 }
 
