@@ -20,9 +20,9 @@ type Config struct {
 	// number (1-based, in order of first packet) for a ladder. Use one
 	// worker for stable numbering.
 	Stream int
-	// OnPacket, when set, is called for every TCP packet with its analysis
-	// flags (from the worker goroutines: it must be safe for concurrent use).
-	OnPacket func(num int64, f Flag)
+	// OnPacket, when set, is called for every TCP packet with its file's
+	// index (in ReadFiles' list), its frame number and its analysis flags (from the worker goroutines: it must be safe for concurrent use).
+	OnPacket func(file int, num int64, f Flag)
 	// IgnoreChecksums analyzes segments with bad checksums like any other
 	// (Zeek's -C; for captures taken with checksum offload).
 	IgnoreChecksums bool
@@ -32,24 +32,36 @@ type Config struct {
 	Progress func(read, total int64)
 	// Filter, when set, drops frames it does not match.
 	Filter func(data []byte, linkType int) bool
+	// Merge makes ReadFiles treat its files as one capture, merged by
+	// timestamp (as mergecap), instead of one capture each.
+	Merge bool
 }
 
 // Stats counts what the analysis read.
 type Stats struct {
-	Frames      int64  `json:"frames"`
-	TCP         int64  `json:"tcp"`
-	Other       int64  `json:"other"`   // IP but not TCP
-	NonIP       int64  `json:"non_ip"`  // not IP, or a link type we do not read
-	Skipped     int64  `json:"skipped"` // malformed or cut by the snap length before the TCP header
-	Filtered    int64  `json:"filtered"`
-	Fragments   int64  `json:"fragments"`
-	BadChecksum int64  `json:"bad_checksum"`
-	Conns       int64  `json:"connections"`
-	Evicted     int64  `json:"evicted"` // flushed early because the flow table was full
-	Expired     int64  `json:"expired"` // flushed because idle longer than the timeout
-	Counts      Counts `json:"anomalies"`
-	RuleFails   [rulebook.NumRules]int64
-	First, Last int64 // capture time, ns
+	Frames int64 `json:"frames"`
+	TCP    int64 `json:"tcp"`
+	Other  int64 `json:"other"`  // IP but not TCP
+	NonIP  int64 `json:"non_ip"` // not IP (ARP, ...)
+	// Unsupported counts frames of a link-layer type tcpprobe does not
+	// read; UnsupportedLink is that type (the last one seen).
+	Unsupported     int64                    `json:"unsupported_link"`
+	UnsupportedLink int                      `json:"unsupported_link_type,omitempty"`
+	Skipped         int64                    `json:"skipped"` // malformed or cut by the snap length before the TCP header
+	Filtered        int64                    `json:"filtered"`
+	Fragments       int64                    `json:"fragments"`
+	BadChecksum     int64                    `json:"bad_checksum"`
+	Conns           int64                    `json:"connections"`
+	Evicted         int64                    `json:"evicted"` // flushed early because the flow table was full
+	Expired         int64                    `json:"expired"` // flushed because idle longer than the timeout
+	Counts          Counts                   `json:"anomalies"`
+	RuleFails       [rulebook.NumRules]int64 `json:"rule_fails"`
+	// ViolatingConns counts the connections that broke any rule.
+	ViolatingConns int64 `json:"violating_connections"`
+	First          int64 `json:"first_ns"` // capture time of the earliest frame, ns
+	Last           int64 `json:"last_ns"`  // and of the latest
+	// CutShort lists the files that ended early, in the order read.
+	CutShort []CutShort `json:"cut_short,omitempty"`
 }
 
 // Analyzer runs analyses.
@@ -94,9 +106,14 @@ func (a *Analyzer) Run(ctx context.Context, src Source, emit func(*Conn)) (*Stat
 	return p.wait(), err
 }
 
-// ReadFiles analyzes each file in turn ("-" is standard input), as one
-// capture: connections spanning files are joined. Config.Progress, when
-// set, receives the bytes read and the total size.
+// ReadFiles analyzes each file as its own capture, in turn ("-" is
+// standard input): connections never span files, frames are numbered from
+// 1 in each, and each result names its file (Conn.File). With
+// Config.Merge the files are one capture instead, merged by timestamp as
+// mergecap does. A file cut short (a killed tcpdump, a damaged last
+// record) is analyzed to its last whole packet and listed in
+// Stats.CutShort; the next file is still read. Config.Progress, when set,
+// receives the bytes read and the total size.
 func (a *Analyzer) ReadFiles(ctx context.Context, paths []string, emit func(*Conn)) (*Stats, error) {
 	var total, done int64
 	for _, path := range paths {
@@ -105,6 +122,7 @@ func (a *Analyzer) ReadFiles(ctx context.Context, paths []string, emit func(*Con
 		}
 	}
 	p := a.start(ctx, emit)
+	p.files = paths
 	var cur *capture.FileReader
 	if a.cfg.Progress != nil {
 		p.onProgress = func() {
@@ -116,11 +134,18 @@ func (a *Analyzer) ReadFiles(ctx context.Context, paths []string, emit func(*Con
 			a.cfg.Progress(read, total)
 		}
 	}
-	var err error
-	for _, path := range paths {
-		cur, err = capture.OpenFile(path)
-		if err != nil {
-			break
+	if a.cfg.Merge && len(paths) > 1 {
+		err := p.feedMerged(paths)
+		return p.wait(), err
+	}
+	for i, path := range paths {
+		var err error
+		if cur, err = capture.OpenFile(path); err != nil {
+			p.wait()
+			return &p.st, err
+		}
+		if i > 0 {
+			p.newFile(i)
 		}
 		if cur.Chunked() && a.cfg.Filter == nil {
 			err = p.feedChunks(cur)
@@ -132,15 +157,38 @@ func (a *Analyzer) ReadFiles(ctx context.Context, paths []string, emit func(*Con
 		cur.Close()
 		cur = nil
 		if err != nil {
-			break
+			if ctx.Err() != nil {
+				return p.wait(), err
+			}
+			p.st.CutShort = append(p.st.CutShort, CutShort{File: path, After: p.frames - p.fileBase, Reason: err.Error()})
 		}
 	}
-	return p.wait(), err
+	return p.wait(), nil
+}
+
+// Violations is how many connections broke at least one rule.
+func (s *Stats) Violations() int64 { return s.ViolatingConns }
+
+// CutShort is a capture file that ended inside a record, or with a
+// damaged one: every whole packet before it was analyzed.
+type CutShort struct {
+	File   string `json:"file"`
+	After  int64  `json:"after_frame"` // the last whole frame read
+	Reason string `json:"reason"`
 }
 
 // String describes the stats in one line.
 func (s *Stats) String() string {
 	d := time.Duration(s.Last - s.First)
-	return fmt.Sprintf("%d frames (%d TCP, %d other IP, %d not IP, %d skipped, %d bad checksum) over %v, %d connections",
-		s.Frames, s.TCP, s.Other, s.NonIP, s.Skipped, s.BadChecksum, d.Round(time.Millisecond), s.Conns)
+	conns := "connections"
+	if s.Conns == 1 {
+		conns = "connection"
+	}
+	// Every frame read is in exactly one of the first buckets.
+	out := fmt.Sprintf("%d frames (%d TCP, %d other IP, %d IP fragments without a TCP header, %d not IP, %d skipped, %d filtered out",
+		s.Frames, s.TCP, s.Other, s.Fragments, s.NonIP, s.Skipped, s.Filtered)
+	if s.Unsupported > 0 {
+		out += fmt.Sprintf(", %d of unsupported link type %d", s.Unsupported, s.UnsupportedLink)
+	}
+	return out + fmt.Sprintf("; %d TCP with bad checksums) over %v, %d %s", s.BadChecksum, d.Round(time.Millisecond), s.Conns, conns)
 }

@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -75,6 +76,26 @@ func TestFlowKeyAndShardAreSymmetric(t *testing.T) {
 	h2, _ = shardOf(mk(b6, a6))
 	if h1 != h2 {
 		t.Error("ipv6 shard depends on direction")
+	}
+	// The same flow with a hop-by-hop, a destination options or an atomic
+	// fragment header lands on the same worker (they are the same
+	// connection, whatever --workers says).
+	plain := mk(a6, b6)
+	for _, ext := range []struct {
+		name  string
+		proto byte
+		hdr   []byte
+	}{
+		{"hop-by-hop", 0, []byte{6, 0, 1, 4, 0, 0, 0, 0}},
+		{"destination options", 60, []byte{6, 0, 1, 4, 0, 0, 0, 0}},
+		{"atomic fragment", 44, []byte{6, 0, 0, 0, 0, 0, 0, 1}},
+	} {
+		pkt := append(append(append([]byte{}, plain[:40]...), ext.hdr...), plain[40:]...)
+		pkt[6] = ext.proto
+		binary.BigEndian.PutUint16(pkt[4:], binary.BigEndian.Uint16(plain[4:])+8)
+		if h, ok := shardOf(pkt); !ok || h != h1 {
+			t.Errorf("%s: shard %d (%v), want %d as without it", ext.name, h, ok, h1)
+		}
 	}
 }
 

@@ -38,6 +38,8 @@ type conn struct {
 	evicted    bool
 	sawSYN     bool
 	closed     bool // both FINs or a RST seen: a new SYN starts a new connection
+	closedAt   int64
+	file       int // index of its capture file
 	prev, next *conn
 	stream     bool // record segments for a ladder
 	gen        uint32

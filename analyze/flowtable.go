@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/rulebook"
@@ -24,12 +25,18 @@ type worker struct {
 	tail   *conn // least recently used
 	pkt    craft.Packet
 	st     Stats
-	seen   int64
-	order  int // connections started, for Stream
-	now    int64
-	cache  [64]*conn
-	free   []*conn // finished connections, reused: a conn is large
-	slab   []conn  // connections not yet handed out
+	// nextSweep is the capture time of the next expiry sweep: the flow
+	// table is swept on the capture's clock (once a second of it, more
+	// often with shorter timeouts). Whether a packet still belongs to a
+	// connection is decided from the packet's own time (expired), so the
+	// result does not depend on how packets are spread over workers.
+	nextSweep int64
+	file      int // index of the capture file being read
+	order     int // connections started, for Stream
+	now       int64
+	cache     [64]*conn
+	free      []*conn // finished connections, reused: a conn is large
+	slab      []conn  // connections not yet handed out
 	// closedQ lists connections in the order they closed, to flush them
 	// CloseDelay later (gen tells a reused conn from the one queued).
 	closedQ []closedConn
@@ -54,7 +61,7 @@ func (w *worker) processChunk(c *chunk) {
 		off, err := craft.IPOffset(c.link, d)
 		if err != nil {
 			if w.id == 0 {
-				w.st.NonIP++
+				w.st.nonIP(err, c.link)
 			}
 			continue
 		}
@@ -119,6 +126,12 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 		w.start(k, &pk).reused = true
 		c = w.flows[k]
 	}
+	if c != nil && w.expired(c, ts) {
+		// The connection ended before this packet (idle, or closed longer
+		// than the close delay): the packet starts a new one.
+		w.finish(c)
+		c = nil
+	}
 	if c == nil {
 		c = w.start(k, &pk)
 	} else {
@@ -128,6 +141,7 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	wasClosed := c.closed
 	f := c.observe(&pk)
 	if c.closed && !wasClosed {
+		c.closedAt = ts
 		w.closedQ = append(w.closedQ, closedConn{c, c.gen, ts})
 	}
 	if c.reused && c.pkts[0]+c.pkts[1] == 1 {
@@ -135,12 +149,22 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 		c.counts.add(FlagPortReuse)
 	}
 	if w.cfg.OnPacket != nil {
-		w.cfg.OnPacket(num, f)
+		w.cfg.OnPacket(w.file, num, f)
 	}
-	w.seen++
-	if w.seen&0x3fff == 0 {
+	if ts >= w.nextSweep {
 		w.expire()
+		w.nextSweep = ts + int64(min(time.Second, w.cfg.IdleTimeout, w.cfg.CloseDelay))
 	}
+}
+
+// expired reports whether c had ended by capture time ts: idle longer
+// than the timeout, or closed longer ago than the close delay.
+func (w *worker) expired(c *conn, ts int64) bool {
+	if c.last < ts-int64(w.cfg.IdleTimeout) {
+		w.st.Expired++
+		return true
+	}
+	return c.closed && c.closedAt < ts-int64(w.cfg.CloseDelay)
 }
 
 func (w *worker) start(k flowKey, pk *pkt) *conn {
@@ -161,6 +185,7 @@ func (w *worker) start(k flowKey, pk *pkt) *conn {
 	}
 	w.order++
 	c.init(k, pk, w.cfg.Stream > 0 && w.order == w.cfg.Stream)
+	c.file = w.file
 	w.flows[k] = c
 	w.pushFront(c)
 	w.st.Conns++
@@ -207,7 +232,7 @@ func (w *worker) expire() {
 	n := 0
 	for ; n < len(w.closedQ) && w.closedQ[n].at < closeLimit; n++ {
 		q := w.closedQ[n]
-		if q.c.gen == q.gen && q.c.closed && !q.c.done && q.c.last < closeLimit {
+		if q.c.gen == q.gen && q.c.closed && !q.c.done && q.c.closedAt < closeLimit {
 			w.finish(q.c)
 		}
 	}
@@ -231,6 +256,9 @@ func (w *worker) finish(c *conn) {
 		if c.tr.Result(rulebook.RuleID(r)) == rulebook.Fail {
 			w.st.RuleFails[r]++
 		}
+	}
+	if c.tr.Failed() {
+		w.st.ViolatingConns++
 	}
 	w.emit(out)
 	if len(w.free) < 1024 {

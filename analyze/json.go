@@ -14,6 +14,10 @@ import (
 func (c *Conn) AppendJSON(b []byte) []byte {
 	b = append(b, `{"uid":`...)
 	b = appendJSONString(b, c.UID)
+	if c.File != "" {
+		b = append(b, `,"file":`...)
+		b = appendJSONString(b, c.File)
+	}
 	b = append(b, `,"ts":"`...)
 	b = c.Start.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","duration":`...)

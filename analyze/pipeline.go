@@ -45,10 +45,13 @@ type chunk struct {
 	refs atomic.Int32
 }
 
-// job is a batch for one worker or a chunk shared by all.
+// job is a batch for one worker, a chunk shared by all, or (neither) the
+// boundary of a capture file: every connection is finished, and what
+// follows belongs to file.
 type job struct {
-	b *batch
-	c *chunk
+	b    *batch
+	c    *chunk
+	file int
 }
 
 // pipeline is one analysis: workers, their queues and the emitter.
@@ -65,6 +68,8 @@ type pipeline struct {
 	emitted    chan struct{}
 	st         Stats
 	frames     int64
+	fileBase   int64 // frames before the current file
+	files      []string
 	onProgress func() // ReadFiles' progress report
 }
 
@@ -79,6 +84,9 @@ func (a *Analyzer) start(ctx context.Context, emit func(*Conn)) *pipeline {
 	go func() {
 		defer close(p.emitted)
 		for c := range p.results {
+			if len(p.files) > 0 && !a.cfg.Merge {
+				c.File = p.files[c.fileIdx]
+			}
 			emit(c)
 		}
 	}()
@@ -93,6 +101,11 @@ func (a *Analyzer) start(ctx context.Context, emit func(*Conn)) *pipeline {
 		go func() {
 			defer p.wg.Done()
 			for j := range p.work[i] {
+				if j.b == nil && j.c == nil {
+					w.flushAll() // a new capture begins: nothing carries over
+					w.file, w.nextSweep = j.file, 0
+					continue
+				}
 				if j.c != nil {
 					w.processChunk(j.c)
 					if j.c.refs.Add(-1) == 0 {
@@ -145,11 +158,14 @@ func (p *pipeline) progress() {
 	}
 }
 
+// stamp widens the capture's time span (files may come in any order).
 func (p *pipeline) stamp(first, last int64) {
-	if p.st.First == 0 {
+	if p.st.First == 0 || first < p.st.First {
 		p.st.First = first
 	}
-	p.st.Last = last
+	if last > p.st.Last {
+		p.st.Last = last
+	}
 }
 
 // feed reads every frame of src into batches.
@@ -189,7 +205,7 @@ func (p *pipeline) feed(src Source) error {
 		}
 		off, err := craft.IPOffset(link, data)
 		if err != nil {
-			p.st.NonIP++
+			p.st.nonIP(err, link)
 			continue
 		}
 		ip := data[off:]
@@ -201,8 +217,18 @@ func (p *pipeline) feed(src Source) error {
 		b := p.batchFor(i, len(ip))
 		start := len(b.arena)
 		b.arena = append(b.arena, ip...)
-		b.meta = append(b.meta, frameMeta{num: p.frames, ts: ts, off: int32(start), n: int32(len(ip))})
+		b.meta = append(b.meta, frameMeta{num: p.frames - p.fileBase, ts: ts, off: int32(start), n: int32(len(ip))})
 	}
+}
+
+// newFile starts capture file i: every worker finishes the connections of
+// the one before, and frames are numbered from 1 again (as tshark does).
+func (p *pipeline) newFile(i int) {
+	for w := range p.work {
+		p.flushBatch(w)
+		p.work[w] <- job{file: i}
+	}
+	p.fileBase = p.frames
 }
 
 // feedChunks reads a classic pcap file in chunks that every worker walks.
@@ -229,7 +255,7 @@ func (p *pipeline) feedChunks(r *capture.FileReader) error {
 			}
 			return err
 		}
-		c.recs, c.link, c.base = r.Records(c.buf[:info.N]), r.LinkType(), p.frames
+		c.recs, c.link, c.base = r.Records(c.buf[:info.N]), r.LinkType(), p.frames-p.fileBase
 		c.refs.Store(int32(len(p.workers)))
 		for _, w := range p.work {
 			w <- job{c: c}
@@ -259,10 +285,15 @@ func (p *pipeline) wait() *Stats {
 		st.TCP += w.st.TCP
 		st.Other += w.st.Other
 		st.NonIP += w.st.NonIP
+		st.Unsupported += w.st.Unsupported
+		if w.st.UnsupportedLink != 0 {
+			st.UnsupportedLink = w.st.UnsupportedLink
+		}
 		st.Skipped += w.st.Skipped
 		st.Fragments += w.st.Fragments
 		st.BadChecksum += w.st.BadChecksum
 		st.Conns += w.st.Conns
+		st.ViolatingConns += w.st.ViolatingConns
 		st.Evicted += w.st.Evicted
 		st.Expired += w.st.Expired
 		st.Counts.Merge(&w.st.Counts)
@@ -271,4 +302,101 @@ func (p *pipeline) wait() *Stats {
 		}
 	}
 	return st
+}
+
+// feedMerged reads several files as one capture, frame by frame in
+// timestamp order (mergecap's merge). A file that ends early drops out
+// and is listed in Stats.CutShort.
+func (p *pipeline) feedMerged(paths []string) error {
+	m := &mergeSource{}
+	defer m.close()
+	for i, path := range paths {
+		r, err := capture.OpenFile(path)
+		if err != nil {
+			return err
+		}
+		m.readers = append(m.readers, &mergeInput{r: r, path: path, file: i})
+	}
+	if err := m.init(); err != nil {
+		return err
+	}
+	err := p.feed(m)
+	p.st.CutShort = append(p.st.CutShort, m.cut...)
+	return err
+}
+
+// mergeInput is one file of a merge with its next frame held back.
+type mergeInput struct {
+	r      *capture.FileReader
+	path   string
+	file   int
+	frames int64
+	next   capture.Frame
+	buf    []byte
+	done   bool
+}
+
+func (in *mergeInput) advance(m *mergeSource) {
+	f, err := in.r.Next()
+	if err != nil {
+		in.done = true
+		if !errors.Is(err, io.EOF) {
+			m.cut = append(m.cut, CutShort{File: in.path, After: in.frames, Reason: err.Error()})
+		}
+		return
+	}
+	in.frames++
+	in.buf = append(in.buf[:0], f.Data...)
+	f.Data = in.buf
+	in.next = f
+}
+
+// mergeSource yields the frames of several files in timestamp order (the
+// earlier file first on a tie).
+type mergeSource struct {
+	readers []*mergeInput
+	cut     []CutShort
+	last    *mergeInput
+}
+
+func (m *mergeSource) init() error {
+	for _, in := range m.readers {
+		in.advance(m)
+	}
+	return nil
+}
+
+// Next returns the earliest held-back frame and reads its file's next one.
+func (m *mergeSource) Next() (capture.Frame, error) {
+	if m.last != nil {
+		m.last.advance(m)
+		m.last = nil
+	}
+	var best *mergeInput
+	for _, in := range m.readers {
+		if !in.done && (best == nil || in.next.Time.Before(best.next.Time)) {
+			best = in
+		}
+	}
+	if best == nil {
+		return capture.Frame{}, io.EOF
+	}
+	m.last = best
+	return best.next, nil
+}
+
+func (m *mergeSource) close() {
+	for _, in := range m.readers {
+		in.r.Close()
+	}
+}
+
+// nonIP counts a frame whose IP header could not be found.
+func (s *Stats) nonIP(err error, link int) {
+	if errors.Is(err, craft.ErrUnsupportedLink) {
+		s.Unsupported++
+		s.UnsupportedLink = link
+		return
+	}
+	s.NonIP++
 }

@@ -14,6 +14,7 @@ import (
 // Conn is the analysis of one connection.
 type Conn struct {
 	UID         string             `json:"uid"`
+	File        string             `json:"file,omitempty"` // the capture file (ReadFiles without Merge)
 	Start       time.Time          `json:"ts"`
 	DurationS   float64            `json:"duration"`
 	Orig        string             `json:"orig"`
@@ -43,7 +44,8 @@ type Conn struct {
 	Evicted     bool               `json:"evicted,omitempty"`
 	Ladder      []ladder.Row       `json:"ladder,omitempty"`
 	OrigAddr    [2]string          `json:"-"`
-	RespAddr    [2]string          `json:"-"`
+	fileIdx     int
+	RespAddr    [2]string `json:"-"`
 }
 
 // Handshake outcomes.
@@ -105,6 +107,7 @@ func (c *conn) result() *Conn {
 	orig, resp := c.orig.String(), c.resp.String()
 	*r = Conn{
 		UID:         uid(c.first, orig, resp),
+		fileIdx:     c.file,
 		Start:       time.Unix(0, c.first).UTC(),
 		DurationS:   float64(c.last-c.first) / 1e9,
 		Orig:        orig,

@@ -40,12 +40,15 @@ func shardOf(ip []byte) (h uint32, ok bool) {
 		a, b = uint64(binary.BigEndian.Uint32(ip[12:])), uint64(binary.BigEndian.Uint32(ip[16:]))
 		off = int(ip[0]&0xf) * 4
 	case 6:
-		if len(ip) < 40 || ip[6] != craft.ProtoTCP {
-			return 0, false // extension headers take the slow path
+		if len(ip) < 40 {
+			return 0, false
 		}
 		a = binary.BigEndian.Uint64(ip[8:]) ^ binary.BigEndian.Uint64(ip[16:])
 		b = binary.BigEndian.Uint64(ip[24:]) ^ binary.BigEndian.Uint64(ip[32:])
-		off = 40
+		var ok bool
+		if off, ok = ipv6TCPOffset(ip); !ok {
+			return 0, false
+		}
 	default:
 		return 0, false
 	}
@@ -55,6 +58,33 @@ func shardOf(ip []byte) (h uint32, ok bool) {
 	a = a<<16 | uint64(binary.BigEndian.Uint16(ip[off:]))
 	b = b<<16 | uint64(binary.BigEndian.Uint16(ip[off+2:]))
 	return uint32(mix(a) ^ mix(b)), true
+}
+
+// ipv6TCPOffset walks the extension headers of an IPv6 datagram to its
+// TCP header, so that a flow lands on one worker whatever headers its
+// packets carry (hop-by-hop, routing, destination options, an atomic or
+// first fragment). ok is false for anything else.
+func ipv6TCPOffset(ip []byte) (int, bool) {
+	next, off := ip[6], 40
+	for i := 0; i < 8; i++ {
+		switch next {
+		case craft.ProtoTCP:
+			return off, true
+		case 0, 43, 60: // hop-by-hop, routing, destination options
+			if len(ip) < off+2 {
+				return 0, false
+			}
+			next, off = ip[off], off+8*(int(ip[off+1])+1)
+		case 44: // fragment: only the first (offset 0) holds the TCP header
+			if len(ip) < off+8 || binary.BigEndian.Uint16(ip[off+2:])&0xfff8 != 0 {
+				return 0, false
+			}
+			next, off = ip[off], off+8
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 // shard is the worker, of n, that analyzes the IP datagram ip. The rare

@@ -72,7 +72,7 @@ func ourPacketFlags(t *testing.T, file string) map[int64]Flag {
 	t.Helper()
 	var mu sync.Mutex
 	res := map[int64]Flag{}
-	a := New(Config{Workers: 2, IgnoreChecksums: true, OnPacket: func(num int64, f Flag) {
+	a := New(Config{Workers: 2, IgnoreChecksums: true, OnPacket: func(_ int, num int64, f Flag) {
 		mu.Lock()
 		res[num] = f
 		mu.Unlock()

@@ -26,6 +26,7 @@ type Frame struct {
 
 // FileReader reads frames from a pcap or pcapng file.
 type FileReader struct {
+	empty  bool // a pcapng section without interfaces or packets
 	fast   *pcapReader
 	ng     *pcapgo.NgReader
 	closer io.Closer
@@ -105,11 +106,21 @@ func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
 	le, be := binary.LittleEndian.Uint32(head), binary.BigEndian.Uint32(head)
 	switch {
 	case le == magicPcapngBlock:
-		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
-		if err != nil {
+		// Mixed link types: with dumpcap -i any -i eth0 each interface has
+		// its own, and gopacket would drop every frame not of the first's.
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		switch {
+		case err == io.EOF:
+			// A section header and nothing else: a capture of 0 packets.
+			r.empty = true
+		case err != nil:
 			return nil, fmt.Errorf("%s: pcapng: %w", name, err)
+		default:
+			r.ng = ng
+			if ifc, err := ng.Interface(0); err == nil {
+				r.link = int(ifc.LinkType) // ng.LinkType() is 0 with mixed types
+			}
 		}
-		r.ng, r.link = ng, int(ng.LinkType())
 	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
 		pr, err := newPcapReader(br, name)
 		if err != nil {
@@ -132,9 +143,12 @@ func (r *FileReader) Next() (Frame, error) {
 	var ci gopacket.CaptureInfo
 	var err error
 	link := r.link
+	if r.empty {
+		return Frame{}, io.EOF
+	}
 	if r.ng != nil {
 		data, ci, err = r.ng.ZeroCopyReadPacketData()
-		if err == nil && ci.InterfaceIndex > 0 {
+		if err == nil {
 			if ifc, e := r.ng.Interface(ci.InterfaceIndex); e == nil {
 				link = int(ifc.LinkType)
 			}

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/internal/testpaths"
 	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
@@ -198,4 +202,53 @@ func TestWriterRoundTrip(t *testing.T) {
 		}
 	}
 	tsharktest.AllValid(t, path, len(want))
+}
+
+// TestPcapngMixedLinkTypesAndEmpty: a pcapng whose interfaces have
+// different link types (dumpcap -i any -i eth0) yields every frame with
+// its own link type; a section header alone is a capture of no packets.
+func TestPcapngMixedLinkTypesAndEmpty(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := pcapgo.NewNgWriter(&buf, layers.LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := w.AddInterface(pcapgo.NgInterface{LinkType: layers.LinkTypeRaw, SnapLength: 65535})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2}
+	eth := append([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 8, 0}, ip...)
+	now := time.Unix(1700000000, 0)
+	for i := 0; i < 3; i++ {
+		w.WritePacket(gopacket.CaptureInfo{Timestamp: now, CaptureLength: len(eth), Length: len(eth), InterfaceIndex: 0}, eth)
+		w.WritePacket(gopacket.CaptureInfo{Timestamp: now, CaptureLength: len(ip), Length: len(ip), InterfaceIndex: raw}, ip)
+	}
+	w.Flush()
+	shb := buf.Bytes()[:binary.LittleEndian.Uint32(buf.Bytes()[4:])]
+	r, err := NewFileReader(bytes.NewReader(buf.Bytes()), "mixed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := map[int]int{}
+	for {
+		f, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		links[f.LinkType]++
+	}
+	if links[craft.LinkEthernet] != 3 || links[int(layers.LinkTypeRaw)] != 3 {
+		t.Errorf("frames by link type %v, want 3 Ethernet and 3 raw", links)
+	}
+	r, err = NewFileReader(bytes.NewReader(shb), "section header only")
+	if err != nil {
+		t.Fatalf("a section header alone: %v", err)
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("a section header alone: %v, want io.EOF", err)
+	}
 }

@@ -22,6 +22,9 @@ const (
 // ErrNotIPLink means the frame does not carry IPv4 or IPv6.
 var ErrNotIPLink = errors.New("frame does not carry ip")
 
+// ErrUnsupportedLink means tcpprobe does not read the link-layer type.
+var ErrUnsupportedLink = errors.New("unsupported link type")
+
 const (
 	etherTypeIPv4 = 0x0800
 	etherTypeIPv6 = 0x86dd
@@ -69,7 +72,7 @@ func IPOffset(linkType int, b []byte) (int, error) {
 		}
 		return 0, ErrNotIPLink
 	}
-	return 0, errors.New("unsupported link type")
+	return 0, ErrUnsupportedLink
 }
 
 // etherPayload reads the EtherType at off, skipping up to two VLAN tags.

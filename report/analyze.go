@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -13,13 +14,19 @@ import (
 
 // ConnTable prints one line per connection: Zeek's conn_state and history,
 // the handshake and close, counts, the SYN-to-ACK time and what was odd.
-func ConnTable(w io.Writer, conns []*analyze.Conn) {
+func ConnTable(w io.Writer, conns []*analyze.Conn, showFile bool) {
+	if showFile {
+		fmt.Fprintf(w, "%-20s ", "file")
+	}
 	fmt.Fprintf(w, "%-4s %-10s %-44s %-6s %-12s %-12s %-13s %7s %9s %9s  %s\n",
 		"#", "start", "orig -> resp", "zeek", "history", "handshake", "close", "pkts", "bytes", "rtt ms", "anomalies / violations")
 	var t0 time.Time
 	for i, c := range conns {
-		if i == 0 {
-			t0 = c.Start
+		if i == 0 || (showFile && c.File != conns[i-1].File) {
+			t0 = c.Start // start times are relative to each capture's first connection
+		}
+		if showFile {
+			fmt.Fprintf(w, "%-20s ", filepath.Base(c.File))
 		}
 		rtt := "-"
 		if c.SynRTTms > 0 {
@@ -93,8 +100,10 @@ func (h *LatestFirst) Pop() any {
 // AnalyzeSummary prints the totals of an analysis.
 func AnalyzeSummary(w io.Writer, st *analyze.Stats, sum *ConnSummary, elapsed time.Duration) {
 	fmt.Fprintf(w, "\n%s\n", st)
-	rate := float64(st.Frames) / elapsed.Seconds()
-	fmt.Fprintf(w, "analyzed in %v (%.0f packets/s)\n", elapsed.Round(time.Millisecond), rate)
+	if elapsed >= 100*time.Millisecond {
+		// A rate over a few milliseconds says nothing.
+		fmt.Fprintf(w, "analyzed in %v (%.0f packets/s)\n", elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds())
+	}
 	fmt.Fprintf(w, "handshakes: %s\n", joinCounts(sum.outcomes))
 	fmt.Fprintf(w, "zeek conn_state: %s\n", joinCounts(sum.states))
 	var an []string

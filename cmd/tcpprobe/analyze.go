@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/analyze"
@@ -40,6 +41,8 @@ completeness bits.`, stdout)
 	maxFlows := fs.Int("max-flows", 16384, "open connections kept per worker before the least recently used is flushed")
 	idle := fs.Duration("idle-timeout", 5*time.Minute, "flush a connection idle this long (capture time)")
 	noSum := fs.BoolP("ignore-checksums", "C", false, "analyze segments with bad checksums like others (captures taken with checksum offload), as zeek -C")
+	merge := fs.Bool("merge", false, "read several files as one capture, merged by timestamp (as mergecap); default: each file is its own capture")
+	failOn := fs.String("fail-on", "violation", "exit 1 when: violation (a connection broke a rule) or never")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -60,7 +63,12 @@ completeness bits.`, stdout)
 	if *stream > 0 {
 		*workers = 1 // stable connection numbering
 	}
-	cfg := analyze.Config{Workers: *workers, MaxFlows: *maxFlows, IdleTimeout: *idle, Stream: *stream, IgnoreChecksums: *noSum}
+	switch *failOn {
+	case "violation", "never":
+	default:
+		return usageErr("--fail-on %q: want violation or never", *failOn)
+	}
+	cfg := analyze.Config{Workers: *workers, MaxFlows: *maxFlows, IdleTimeout: *idle, Stream: *stream, IgnoreChecksums: *noSum, Merge: *merge}
 	if *filter != "" {
 		f, err := capture.CompileFilter(*filter)
 		if err != nil {
@@ -75,7 +83,13 @@ completeness bits.`, stdout)
 		}
 		fi, err := os.Stat(p)
 		if err != nil {
+			if looksLikeFilter(p) {
+				return usageErr("%v (a capture filter goes in -f, as in: analyze -f '%s' FILE)", err, p)
+			}
 			return usageErr("%v", err)
+		}
+		if fi.IsDir() {
+			return usageErr("%s is a directory: name the capture files in it", p)
 		}
 		inputSize += fi.Size()
 	}
@@ -169,14 +183,25 @@ completeness bits.`, stdout)
 		}
 	case "table":
 		conns := []*analyze.Conn(kept)
-		sort.Slice(conns, func(i, j int) bool { return conns[i].FirstPacket < conns[j].FirstPacket })
+		order := map[string]int{}
+		for i, f := range fs.Args() {
+			if _, ok := order[f]; !ok {
+				order[f] = i
+			}
+		}
+		sort.Slice(conns, func(i, j int) bool {
+			if fi, fj := order[conns[i].File], order[conns[j].File]; fi != fj {
+				return fi < fj
+			}
+			return conns[i].FirstPacket < conns[j].FirstPacket
+		})
 		if *stream > 0 {
 			if streamConn == nil {
 				return usageErr("--stream %d: the capture has %d connections", *stream, st.Conns)
 			}
 			report.Stream(w, streamConn)
 		} else {
-			report.ConnTable(w, conns)
+			report.ConnTable(w, conns, len(fs.Args()) > 1 && !*merge)
 			if summary.Total > len(conns) {
 				fmt.Fprintf(w, "(%d more connections not listed: use --json or --format zeek for all)\n", summary.Total-len(conns))
 			}
@@ -191,7 +216,26 @@ completeness bits.`, stdout)
 			return err
 		}
 	}
+	for _, c := range st.CutShort {
+		fmt.Fprintf(os.Stderr, "tcpprobe analyze: %s: capture cut short after frame %d: every whole packet before was analyzed (%s)\n", c.File, c.After, c.Reason)
+	}
+	if len(st.CutShort) > 0 {
+		return silent{exitUsage}
+	}
+	if *failOn == "violation" && st.Violations() > 0 {
+		return silent{exitFailed}
+	}
 	return nil
+}
+
+// looksLikeFilter tells a tcpdump-style filter given as a file name.
+func looksLikeFilter(arg string) bool {
+	for _, w := range []string{"tcp", "udp", "port", "host", "net", "src", "dst", "and", "or", "not", "ip", "ip6"} {
+		if arg == w || strings.HasPrefix(arg, w+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 func analyzeLive(ctx context.Context, a *analyze.Analyzer, iface string, d time.Duration, emit func(*analyze.Conn)) (*analyze.Stats, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -10,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 
 	"github.com/tcpprobe/tcpprobe/analyze"
@@ -135,5 +139,95 @@ func TestAnalyzeLive(t *testing.T) {
 	}
 	if conn.ConnState != "SF" || conn.Handshake != analyze.HSComplete || conn.OrigBytes != 4 || conn.RespBytes != 4 {
 		t.Errorf("live connection: %+v", conn)
+	}
+}
+
+// TestAnalyzeAsANewUserWould covers what a new user hit in a day: several
+// files, a cut-short capture, an empty pcapng, outputs that are not regular
+// files, a directory or a filter given as a file, and the exit codes.
+func TestAnalyzeAsANewUserWould(t *testing.T) {
+	t.Parallel()
+	dir := testpaths.ZeekPcaps(t)
+	httpGet, syn := filepath.Join(dir, "http-get.pcap"), filepath.Join(dir, "tcp-syn.pcap")
+	tmp := t.TempDir()
+
+	// Two files are two captures: a file column, no negative times, no
+	// connection merged across them.
+	r := tcpprobe(t, "analyze", httpGet, syn)
+	if r.code != exitOK || !strings.Contains(r.stdout, "http-get.pcap ") || !strings.Contains(r.stdout, "tcp-syn.pcap ") || strings.Contains(r.stdout, "-0.") || !strings.Contains(r.stdout, "2 connections") {
+		t.Errorf("two files: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := tcpprobe(t, "analyze", "--merge", httpGet, httpGet); !strings.Contains(r.stdout, "1 connection\n") {
+		t.Errorf("--merge of a file with itself: %s", r.stdout)
+	}
+
+	// Cut short: the table of what was read, one warning, exit 2.
+	raw, _ := os.ReadFile(httpGet)
+	cut := filepath.Join(tmp, "cut.pcap")
+	os.WriteFile(cut, raw[:len(raw)-10], 0o644)
+	r = tcpprobe(t, "analyze", cut)
+	if r.code != exitUsage || !strings.Contains(r.stdout, "ShADad") || !strings.Contains(r.stderr, "cut short after frame 13") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("cut short: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// An empty pcapng (a section header and an interface, no packets).
+	var ng bytes.Buffer
+	if w, err := pcapgo.NewNgWriter(&ng, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	} else {
+		w.Flush()
+	}
+	empty := filepath.Join(tmp, "empty.pcapng")
+	os.WriteFile(empty, ng.Bytes(), 0o644)
+	if r := tcpprobe(t, "analyze", empty); r.code != exitOK || !strings.Contains(r.stdout, "0 frames") {
+		t.Errorf("empty pcapng: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Outputs: /dev/null stays a device, a FIFO is written in place.
+	if r := tcpprobe(t, "analyze", "-o", os.DevNull, httpGet); r.code != exitOK {
+		t.Errorf("-o /dev/null: exit %d %s", r.code, r.stderr)
+	}
+	if fi, err := os.Stat(os.DevNull); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		t.Fatalf("/dev/null was replaced: %v", fi.Mode())
+	}
+	fifo := filepath.Join(tmp, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte)
+	go func() { b, _ := os.ReadFile(fifo); got <- b }()
+	if r := tcpprobe(t, "analyze", "--json", "-o", fifo, httpGet); r.code != exitOK {
+		t.Errorf("-o FIFO: exit %d %s", r.code, r.stderr)
+	}
+	if b := <-got; !strings.Contains(string(b), "ShADadFf") {
+		t.Errorf("FIFO reader got %q", b)
+	}
+	if fi, _ := os.Lstat(fifo); fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("FIFO replaced: %v", fi.Mode())
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"analyze", "-o", tmp, httpGet}, "is a directory"},
+		{[]string{"analyze", tmp}, "is a directory"},
+		{[]string{"analyze", httpGet, "tcp port 80"}, "goes in -f"},
+	} {
+		if r := tcpprobe(t, c.args...); r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q (want %q)", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 3 {
+		t.Errorf("temporary files left in %s: %v", tmp, ents)
+	}
+
+	// A rule violation fails the run (a CI job can gate on it) unless
+	// --fail-on never.
+	bad := filepath.Join(dir, "tcp-ssh-dups.pcap")
+	if r := tcpprobe(t, "analyze", bad); r.code != exitFailed {
+		t.Errorf("violations: exit %d, want %d", r.code, exitFailed)
+	}
+	if r := tcpprobe(t, "analyze", "--fail-on", "never", bad); r.code != exitOK {
+		t.Errorf("--fail-on never: exit %d", r.code)
 	}
 }

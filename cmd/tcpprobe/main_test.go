@@ -106,9 +106,19 @@ func TestHelp(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "send") || !strings.Contains(r.stdout, "Exit codes") {
 		t.Errorf("--help: %d %q", r.code, r.stdout)
 	}
-	r = tcpprobe(t, "send", "--help")
-	if r.code != 0 || !strings.Contains(r.stdout, "--flags") || !strings.Contains(r.stdout, "3  no answer") {
-		t.Errorf("send --help: %d %q", r.code, r.stdout)
+	for _, cmd := range []string{"send", "handshake", "keepalive", "scan", "trace", "analyze", "lab"} {
+		r = tcpprobe(t, cmd, "--help")
+		if r.code != 0 || !strings.Contains(r.stdout, "3    no answer") || !strings.Contains(r.stdout, "TCPPROBE_LAB_ONLY") {
+			t.Errorf("%s --help: %d %q", cmd, r.code, r.stdout)
+		}
+		// Printed once, without pflag's noise: no "[=true|false]" on
+		// booleans, no sentinel default next to the real one.
+		if n := strings.Count(r.stdout, "Usage:"); n != 1 || strings.Contains(r.stdout, "[=true|false]") || strings.Contains(r.stdout, "(default -1)") || strings.Count(r.stdout, "(default") > strings.Count(r.stdout, "\n") {
+			t.Errorf("%s --help: printed %d times or with pflag's noise:\n%s", cmd, n, r.stdout)
+		}
+	}
+	if r := tcpprobe(t, "send", "--help"); !strings.Contains(r.stdout, "--flags") {
+		t.Errorf("send --help lacks its flags: %q", r.stdout)
 	}
 }
 
