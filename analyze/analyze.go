@@ -3,6 +3,7 @@ package analyze
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
@@ -32,6 +33,10 @@ type Config struct {
 	Progress func(read, total int64)
 	// Filter, when set, drops frames it does not match.
 	Filter func(data []byte, linkType int) bool
+	// LocalAddrs, for a live capture, lists this machine's addresses: a
+	// segment they sent is captured before the NIC fills in its checksum
+	// (checksum offload), so its checksum is not verified.
+	LocalAddrs map[netip.Addr]bool
 	// Merge makes ReadFiles treat its files as one capture, merged by
 	// timestamp (as mergecap), instead of one capture each.
 	Merge bool
@@ -51,6 +56,7 @@ type Stats struct {
 	Filtered        int64                    `json:"filtered"`
 	Fragments       int64                    `json:"fragments"`
 	BadChecksum     int64                    `json:"bad_checksum"`
+	Unverified      int64                    `json:"checksum_not_verified"` // sent by this machine (LocalAddrs): offloaded
 	Conns           int64                    `json:"connections"`
 	Evicted         int64                    `json:"evicted"` // flushed early because the flow table was full
 	Expired         int64                    `json:"expired"` // flushed because idle longer than the timeout

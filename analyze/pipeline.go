@@ -292,6 +292,7 @@ func (p *pipeline) wait() *Stats {
 		st.Skipped += w.st.Skipped
 		st.Fragments += w.st.Fragments
 		st.BadChecksum += w.st.BadChecksum
+		st.Unverified += w.st.Unverified
 		st.Conns += w.st.Conns
 		st.ViolatingConns += w.st.ViolatingConns
 		st.Evicted += w.st.Evicted

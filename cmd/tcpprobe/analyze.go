@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sort"
@@ -25,6 +27,15 @@ func init() {
 }
 
 func runAnalyze(ctx context.Context, args []string, stdout io.Writer) error {
+	live := false
+	err := analyzeCommand(ctx, args, stdout, &live)
+	if live && ctx.Err() != nil {
+		return stoppedByUser{err} // Ctrl-C ends a live capture, as tcpdump's
+	}
+	return err
+}
+
+func analyzeCommand(ctx context.Context, args []string, stdout io.Writer, live *bool) error {
 	fs := newFlags("analyze", "FILE... | -i IFACE", `Reconstruct every TCP connection in pcap or pcapng captures (gzip too; '-'
 reads standard input) and judge it with the same rulebook as 'handshake':
 handshake and teardown, both ends' states, rule violations with packet numbers,
@@ -57,6 +68,7 @@ completeness bits.`, stdout)
 	if (*iface == "") == (fs.NArg() == 0) {
 		return usageErr("give capture files or -i IFACE (not both)")
 	}
+	*live = *iface != "" && *duration == 0
 	if *workers < 1 || *workers > 64 || *maxFlows < 1 || *stream < 0 {
 		return usageErr("--workers takes 1-64, --max-flows at least 1, --stream N >= 0")
 	}
@@ -159,6 +171,9 @@ completeness bits.`, stdout)
 		}
 		defer fmt.Fprint(os.Stderr, "\r\033[K")
 	}
+	if *iface != "" && !*noSum {
+		cfg.LocalAddrs = localAddrs()
+	}
 	a := analyze.New(cfg)
 	var st *analyze.Stats
 	var err error
@@ -216,6 +231,9 @@ completeness bits.`, stdout)
 			return err
 		}
 	}
+	if st.TCP > 0 && st.BadChecksum*2 > st.TCP && !*noSum {
+		fmt.Fprintf(os.Stderr, "tcpprobe analyze: %d of %d TCP packets had bad checksums, likely checksum offload where the capture was taken: use -C\n", st.BadChecksum, st.TCP)
+	}
 	for _, c := range st.CutShort {
 		fmt.Fprintf(os.Stderr, "tcpprobe analyze: %s: capture cut short after frame %d: every whole packet before was analyzed (%s)\n", c.File, c.After, c.Reason)
 	}
@@ -226,6 +244,19 @@ completeness bits.`, stdout)
 		return silent{exitFailed}
 	}
 	return nil
+}
+
+// localAddrs are this machine's addresses: segments they send are
+// captured before checksum offload fills in the checksum.
+func localAddrs() map[netip.Addr]bool {
+	m := map[netip.Addr]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			m[p.Addr().Unmap()] = true
+		}
+	}
+	return m
 }
 
 // looksLikeFilter tells a tcpdump-style filter given as a file name.

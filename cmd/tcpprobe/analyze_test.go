@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -229,5 +230,36 @@ func TestAnalyzeAsANewUserWould(t *testing.T) {
 	}
 	if r := tcpprobe(t, "analyze", "--fail-on", "never", bad); r.code != exitOK {
 		t.Errorf("--fail-on never: exit %d", r.code)
+	}
+}
+
+// TestAnalyzeLiveLoopback: on lo (checksum offload: our own segments are
+// captured with partial checksums) a plain connection is SF, not "OTH Cc".
+func TestAnalyzeLiveLoopback(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	ln := echoServer(t, "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command(bin, "analyze", "--json", "-i", "lo", "--duration", "2s", "-f", fmt.Sprintf("tcp port %d", port))
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the capture is open
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("loop"))
+	io.ReadFull(c, make([]byte, 4))
+	c.Close()
+	cmd.Wait()
+	var conn analyze.Conn
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out.String())), &conn); err != nil {
+		t.Fatalf("%v: %q %s", err, out.String(), stderr.String())
+	}
+	if conn.ConnState != "SF" || strings.ContainsAny(conn.History, "Cc") || conn.OrigBytes != 4 || conn.RespBytes != 4 {
+		t.Errorf("live loopback connection: %s %s, %d/%d bytes (stderr %q)", conn.ConnState, conn.History, conn.OrigBytes, conn.RespBytes, stderr.String())
 	}
 }

@@ -108,7 +108,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK
 	}
-	if ctx.Err() != nil {
+	var stopped stoppedByUser
+	if errors.As(err, &stopped) {
+		// Ctrl-C is how this run ends (a live capture, as tcpdump's).
+		err = stopped.err
+	} else if ctx.Err() != nil {
 		// Whatever the command said, the run was cut short.
 		fmt.Fprintf(stderr, "tcpprobe %s: interrupted\n", c.name)
 		return exitInterrupted
@@ -121,6 +125,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tcpprobe %s: %s\n", c.name, msg)
 	}
 	return code
+}
+
+// stoppedByUser wraps a command's outcome when Ctrl-C is its normal end
+// (analyze -i without --duration): not an interruption.
+type stoppedByUser struct{ err error }
+
+func (s stoppedByUser) Error() string {
+	if s.err == nil {
+		return ""
+	}
+	return s.err.Error()
 }
 
 // silent is an error whose message was already printed (the result said
