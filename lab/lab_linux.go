@@ -5,6 +5,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -228,4 +229,68 @@ func (l *Lab) Down() error {
 	}
 	execOut("ip", "link", "del", l.HostIface)
 	return nil
+}
+
+// SubnetHolder returns the interface (and so the lab) that already holds
+// an address of cfg's subnet, other than this lab's own veth: two labs on
+// one subnet would clash in addresses and routes.
+func SubnetHolder(cfg Config) (iface string, ok bool) {
+	l, err := Describe(cfg)
+	if err != nil {
+		return "", false
+	}
+	v4 := netip.PrefixFrom(l.Host4, 24).Masked()
+	v6 := netip.PrefixFrom(l.Host6, 64).Masked()
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		if ifc.Name == l.HostIface {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && (v4.Contains(p.Addr()) || v6.Contains(p.Addr())) {
+				return ifc.Name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// Problems lists what is wrong with an existing lab: a link that is down,
+// an address that is gone (IPv6 addresses go when a link goes down). An
+// empty list means the lab is whole.
+func (l *Lab) Problems() []string {
+	var out []string
+	ifc, err := net.InterfaceByName(l.HostIface)
+	if err != nil {
+		return []string{"host interface " + l.HostIface + " is missing"}
+	}
+	if ifc.Flags&net.FlagUp == 0 {
+		out = append(out, "host interface "+l.HostIface+" is down")
+	}
+	have := map[netip.Addr]bool{}
+	addrs, _ := ifc.Addrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			have[p.Addr()] = true
+		}
+	}
+	for _, a := range []netip.Addr{l.Host4, l.Host6} {
+		if !have[a] {
+			out = append(out, fmt.Sprintf("address %v is missing on %s", a, l.HostIface))
+		}
+	}
+	target, err := l.NS.Output("ip", "-br", "addr", "show", "dev", "eth0")
+	if err != nil {
+		return append(out, "target interface eth0 is missing")
+	}
+	if f := strings.Fields(target); len(f) < 2 || (f[1] != "UP" && f[1] != "UNKNOWN") {
+		out = append(out, "target interface eth0 is down")
+	}
+	for _, a := range []netip.Addr{l.Target4, l.Target6} {
+		if !strings.Contains(target, a.String()+"/") {
+			out = append(out, fmt.Sprintf("target address %v is missing", a))
+		}
+	}
+	return out
 }

@@ -18,11 +18,16 @@ fi
 echo "== go vet"
 go vet ./...
 
+# Logs go to a fresh directory; what existed before the run (a lab the
+# user has up, say) is not counted as left behind.
+logs=$(mktemp -d -t tcpprobe-test.XXXXXX)
+trap 'rm -rf "$logs"' EXIT
 before_ns=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
 before_tables=$(nft list tables 2>/dev/null | grep -i tcpprobe | sort || true)
+before_procs=$(pgrep -f 'lab serve --name' | sort || true)
 
 echo "== go test"
-go test -count=1 -timeout 20m ./... 2>&1 | tee /tmp/tcpprobe-test.log
+go test -count=1 -timeout 20m ./... 2>&1 | tee "$logs/test.log"
 
 # Go 1.26's fuzz coordinator can end a -fuzztime run with a bare "context
 # deadline exceeded" when a worker is slow to stop on a loaded machine
@@ -31,13 +36,13 @@ go test -count=1 -timeout 20m ./... 2>&1 | tee /tmp/tcpprobe-test.log
 fuzz_one() { # package, target
   local try
   for try in 1 2; do
-    go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1" >/tmp/tcpprobe-fuzz.log 2>&1 && return 0
-    if grep -q 'Failing input written' /tmp/tcpprobe-fuzz.log || ! grep -q 'context deadline exceeded' /tmp/tcpprobe-fuzz.log; then
+    go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1" >"$logs/fuzz.log" 2>&1 && return 0
+    if grep -q 'Failing input written' "$logs/fuzz.log" || ! grep -q 'context deadline exceeded' "$logs/fuzz.log"; then
       break
     fi
     echo "   (fuzz coordinator deadline race, golang/go#75804: once more)"
   done
-  cat /tmp/tcpprobe-fuzz.log
+  cat "$logs/fuzz.log"
   return 1
 }
 echo "== fuzz (${FUZZTIME:=5s} each)"
@@ -51,8 +56,8 @@ done
 echo "== leftovers"
 left=$(comm -13 <(echo "$before_ns") <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | tr '\n' ' ')
 tables=$(comm -13 <(echo "$before_tables") <(nft list tables 2>/dev/null | grep -i tcpprobe | sort || true) | tr '\n' ' ')
-procs=$(pgrep -af 'lab serve --name' | grep -v pgrep || true)
-if [ -n "${left// /}${tables// /}$procs" ]; then
+procs=$(comm -13 <(echo "$before_procs") <(pgrep -f 'lab serve --name' | sort || true) | tr '\n' ' ')
+if [ -n "${left// /}${tables// /}${procs// /}" ]; then
   echo "tests left behind: $left $tables $procs" >&2
   exit 1
 fi

@@ -28,7 +28,7 @@ func established(t *testing.T, l *lab.Lab, port int) int {
 // is 130 and stderr says "interrupted".
 func TestInterruptResetsConnections(t *testing.T) {
 	t.Parallel()
-	l := labtest.ForTest(t, lab.Config{Name: "intrst", Subnet: 13})
+	l := labtest.ForTest(t, lab.Config{Name: "intrst", Subnet: 15})
 	for _, tc := range []struct {
 		name string
 		port int

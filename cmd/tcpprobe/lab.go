@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tcpprobe/tcpprobe/internal/atomicfile"
 	"github.com/tcpprobe/tcpprobe/lab"
 )
 
@@ -99,9 +100,19 @@ func labUp(ctx context.Context, cfg lab.Config, stdout io.Writer) error {
 	if os.Geteuid() != 0 {
 		return withCode(exitPrivilege, errors.New("lab up needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN to create namespaces and interfaces)"))
 	}
-	if l.Exists() && serverPid(cfg.Name) != 0 && echoAnswers(l.Target4) {
-		fmt.Fprintf(stdout, "lab %s is already up\n", cfg.Name)
-		return labStatus(cfg, stdout)
+	if holder, ok := lab.SubnetHolder(cfg); ok {
+		return usageErr("subnet %d (198.18.%d.0/24) is already used by %s (lab %s): choose another --subnet", cfg.Subnet, cfg.Subnet, holder, strings.TrimPrefix(holder, "tp"))
+	}
+	if l.Exists() {
+		problems := l.Problems()
+		if len(problems) == 0 && serverPid(cfg.Name) != 0 && echoAnswers(l.Target4) {
+			fmt.Fprintf(stdout, "lab %s is already up\n", cfg.Name)
+			return labStatus(cfg, stdout)
+		}
+		if serverPid(cfg.Name) == 0 {
+			problems = append(problems, "servers not running")
+		}
+		fmt.Fprintf(stdout, "lab %s: repairing (%s)\n", cfg.Name, strings.Join(problems, "; "))
 	}
 	stopServer(cfg.Name)
 	if l, err = lab.Up(cfg); err != nil {
@@ -146,7 +157,7 @@ func startServer(cfg lab.Config) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start lab servers: %w", err)
 	}
-	if err := writeFileAtomic(pidFile(cfg.Name), []byte(strconv.Itoa(cmd.Process.Pid)+"\n")); err != nil {
+	if err := writePidFile(pidFile(cfg.Name), cmd.Process.Pid); err != nil {
 		cmd.Process.Kill()
 		return err
 	}
@@ -197,13 +208,19 @@ func labStatus(cfg lab.Config, stdout io.Writer) error {
 		return withCode(exitNoAnswer, errors.New(""))
 	}
 	state := "servers running"
+	problems := l.Problems()
 	if serverPid(cfg.Name) == 0 {
-		state = "servers NOT running (run lab up again)"
+		state = "servers NOT running"
+		problems = append(problems, "servers not running")
 	}
 	fmt.Fprintf(stdout, "namespace %s, %s\nhost side %s: %v %v\ntarget:          %v %v\n",
 		l.NS.Name, state, l.HostIface, l.Host4, l.Host6, l.Target4, l.Target6)
 	for _, s := range lab.Catalog(cfg) {
 		fmt.Fprintf(stdout, "  port %-5d %-12s %s\n", s.Port, s.Name, s.Behavior)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stdout, "lab %s is broken: %s (tcpprobe lab up --name %s repairs it)\n", cfg.Name, strings.Join(problems, "; "), cfg.Name)
+		return silent{exitNoAnswer}
 	}
 	return nil
 }
@@ -237,25 +254,15 @@ func labServe(ctx context.Context, cfg lab.Config) error {
 	}
 }
 
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it into place.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+// writePidFile writes the server's pid atomically.
+func writePidFile(path string, pid int) error {
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
+	if _, err := fmt.Fprintln(f, pid); err != nil {
+		f.Abort()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return f.Commit()
 }

@@ -163,6 +163,23 @@ func TestLabCommand(t *testing.T) {
 	if r = tcpprobe(t, "send", "198.18.13.2:"+strconv.Itoa(lab.PortEcho)); r.code != 0 || !strings.Contains(r.stdout, "SYN,ACK") {
 		t.Errorf("probe of the CLI lab: %d %s", r.code, r.stdout)
 	}
+	// Another lab on the same subnet is refused, naming the one that holds it.
+	if r = tcpprobe(t, "lab", "up", "--name", "clitwo", "--subnet", "13"); r.code != exitUsage || !strings.Contains(r.stderr, "tpclitest") {
+		t.Errorf("second lab on subnet 13: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// A veth taken down and up loses its IPv6 address: status says so,
+	// up repairs it.
+	exec.Command("ip", "link", "set", "tpclitest", "down").Run()
+	exec.Command("ip", "link", "set", "tpclitest", "up").Run()
+	if r = tcpprobe(t, append([]string{"lab", "status"}, args...)...); r.code != exitNoAnswer || !strings.Contains(r.stdout, "2001:db8:13::1 is missing") {
+		t.Errorf("status of a broken lab: %d %s", r.code, r.stdout)
+	}
+	if r = tcpprobe(t, append([]string{"lab", "up"}, args...)...); r.code != 0 || !strings.Contains(r.stdout, "repairing") {
+		t.Errorf("lab up on a broken lab: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r = tcpprobe(t, append([]string{"lab", "status"}, args...)...); r.code != 0 {
+		t.Errorf("status after the repair: %d %s", r.code, r.stdout)
+	}
 	if r = tcpprobe(t, append([]string{"lab", "down"}, args...)...); r.code != 0 {
 		t.Errorf("lab down: %d %s", r.code, r.stderr)
 	}
