@@ -130,9 +130,16 @@ func flagWord(w string) (Flags, bool) {
 // ParseError reports input that could not be parsed.
 type ParseError struct {
 	What, Input string
+	Why         string // what the input should look like (may be empty)
 }
 
-func (e *ParseError) Error() string { return "invalid " + e.What + ": " + quote(e.Input) }
+func (e *ParseError) Error() string {
+	msg := "invalid " + e.What + ": " + quote(e.Input)
+	if e.Why != "" {
+		msg += ": " + e.Why
+	}
+	return msg
+}
 
 func quote(s string) string {
 	if len(s) > 64 {

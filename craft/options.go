@@ -160,6 +160,18 @@ func (o Option) String() string {
 	return fmt.Sprintf("unknown-%d %x", o.Kind, d)
 }
 
+// optionUsage says what each option of ParseOptions takes, for errors.
+var optionUsage = map[string]string{
+	"mss": "mss=N takes 0-65535", "ws": "ws=N takes a shift count 0-255 (RFC 7323 allows up to 14)",
+	"wscale": "wscale=N takes a shift count 0-255 (RFC 7323 allows up to 14)",
+	"sackok": "sackok takes no value", "sack_perm": "sack_perm takes no value", "sackperm": "sackperm takes no value",
+	"sack": "sack=L:R[/L:R...] takes up to 4 blocks of 32-bit edges",
+	"ts":   "ts takes no value or VAL:ECR (32-bit numbers)", "timestamp": "timestamp takes no value or VAL:ECR", "timestamps": "timestamps takes no value or VAL:ECR",
+	"nop": "nop takes no value", "eol": "eol takes no value",
+	"tfo": "tfo takes no value (a cookie request) or HEX (the cookie)", "fastopen": "fastopen takes no value or HEX",
+	"raw": "raw=KIND[:HEX] with KIND 0-255 and the data in hex",
+}
+
 // ParseOptions parses a comma-separated option list as accepted by the
 // command line: "mss=1460,sackok,ws=7,ts,nop,eol,sack=1:2/3:4,ts=100:0,
 // tfo,tfo=0a0b0c0d,raw=254:beef". ts without a value uses tsval (the
@@ -171,7 +183,10 @@ func ParseOptions(s string, tsval uint32) ([]Option, error) {
 	}
 	for _, item := range strings.Split(s, ",") {
 		name, val, hasVal := strings.Cut(strings.TrimSpace(item), "=")
-		bad := &ParseError{What: "tcp option", Input: item}
+		bad := &ParseError{What: "tcp option", Input: item, Why: optionUsage[strings.ToLower(name)]}
+		if bad.Why == "" {
+			bad.Why = "unknown option (known: mss, ws, sackok, sack, ts, nop, eol, tfo, raw)"
+		}
 		switch strings.ToLower(name) {
 		case "mss":
 			v, err := strconv.ParseUint(val, 10, 16)

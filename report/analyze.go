@@ -14,7 +14,7 @@ import (
 
 // ConnTable prints one line per connection: Zeek's conn_state and history,
 // the handshake and close, counts, the SYN-to-ACK time and what was odd.
-func ConnTable(w io.Writer, conns []*analyze.Conn, showFile bool) {
+func ConnTable(w io.Writer, conns []*analyze.Conn, showFile bool, st Style) {
 	if showFile {
 		fmt.Fprintf(w, "%-20s ", "file")
 	}
@@ -39,7 +39,7 @@ func ConnTable(w io.Writer, conns []*analyze.Conn, showFile bool) {
 			}
 		}
 		for _, v := range c.Violations {
-			notes = append(notes, "FAIL:"+rulebook.Rules[v.Rule].ID)
+			notes = append(notes, st.Paint("1;31", "FAIL:"+rulebook.Rules[v.Rule].ID))
 		}
 		closeForm := c.Close
 		if c.CloseBy != "" && c.Close != "none" {

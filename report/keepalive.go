@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tcpprobe/tcpprobe/endpoint"
 	"github.com/tcpprobe/tcpprobe/keepalive"
-	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
 // Keepalive prints a keepalive check: the ladder, the applicable rules and
@@ -15,13 +15,7 @@ func Keepalive(w io.Writer, r *keepalive.Result, st Style) {
 	if len(r.Ladder) > 0 {
 		Ladder(w, r.Ladder, st)
 		fmt.Fprintln(w, "\nrules:")
-		var applicable []rulebook.Verdict
-		for _, v := range r.Rules {
-			if v.Result != rulebook.NotApplicable {
-				applicable = append(applicable, v)
-			}
-		}
-		Rules(w, applicable, st)
+		Rules(w, r.Rules, st)
 	}
 	fmt.Fprintln(w, "\nsummary:")
 	fmt.Fprintf(w, "  outcome              %s\n", r.Outcome)
@@ -52,4 +46,20 @@ func Keepalive(w io.Writer, r *keepalive.Result, st Style) {
 	if r.Note != "" {
 		fmt.Fprintf(w, "  note                 %s\n", r.Note)
 	}
+	verdict := st.Paint("32", "every applicable rule passed")
+	switch n := failures(r.Rules); {
+	case n > 0:
+		verdict = st.Paint("1;31", fmt.Sprintf("%d rule(s) FAILED", n))
+	case r.NoPeerProbe:
+		verdict = "no keepalive probe seen: nothing to judge"
+	case r.Outcome != endpoint.Open:
+		verdict = "the connection did not open (" + string(r.Outcome) + ")"
+	}
+	for _, p := range r.Probes {
+		if !p.Answered || !p.AckOK {
+			verdict = st.Paint("1;31", "a keepalive probe went unanswered or was answered wrongly")
+			break
+		}
+	}
+	fmt.Fprintf(w, "  verdict              %s\n", verdict)
 }

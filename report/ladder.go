@@ -14,6 +14,7 @@ import (
 type Style struct {
 	Color    bool // ANSI colours (only on a terminal)
 	Absolute bool // absolute seq/ack instead of relative
+	Verbose  bool // every rule, the not-applicable ones too
 	Left     string
 	Right    string
 }
@@ -83,8 +84,13 @@ func Ladder(w io.Writer, rows []ladder.Row, st Style) {
 // Rules prints the rule table, one verdict a line with its evidence, and
 // the detail of a failure below it.
 func Rules(w io.Writer, vs []rulebook.Verdict, st Style) {
+	hidden := 0
 	for i := range vs {
 		v := &vs[i]
+		if v.Result == rulebook.NotApplicable && !st.Verbose {
+			hidden++
+			continue
+		}
 		rule := rulebook.Rules[v.Rule]
 		res := v.Result.String()
 		switch v.Result {
@@ -105,5 +111,8 @@ func Rules(w io.Writer, vs []rulebook.Verdict, st Style) {
 		if v.Detail != "" {
 			fmt.Fprintf(w, "        %20s %s\n", "", v.Detail)
 		}
+	}
+	if hidden > 0 {
+		fmt.Fprintf(w, "  (%d rules not applicable to this connection: -v lists them)\n", hidden)
 	}
 }

@@ -9,7 +9,7 @@ source scripts/setup.sh
 export PATH=$PATH:/usr/local/go/bin
 # Safety net: probes may only leave through loopback or lab interfaces.
 export TCPPROBE_LAB_ONLY=1
-go build -o bin/tcpprobe ./cmd/tcpprobe
+go build -buildvcs=auto -o bin/tcpprobe ./cmd/tcpprobe
 tp=bin/tcpprobe
 trap '$tp lab down --name demo --subnet 100 >/dev/null 2>&1 || true' EXIT
 $tp lab up --name demo --subnet 100

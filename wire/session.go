@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -29,7 +30,7 @@ func labOnly(rt inject.Route) error {
 	if os.Getenv(LabOnlyEnv) == "" || rt.Iface == "lo" || strings.HasPrefix(rt.Iface, "tp") {
 		return nil
 	}
-	return fmt.Errorf("refusing to probe %v through %s: %s is set, only loopback and lab interfaces are allowed", rt.Dst, rt.Iface, LabOnlyEnv)
+	return fmt.Errorf("%w to probe %v through %s: %s is set, only loopback and lab interfaces are allowed", ErrRefused, rt.Dst, rt.Iface, LabOnlyEnv)
 }
 
 // Session is one probe's flow on the wire.
@@ -67,7 +68,13 @@ func Open(cfg Config) (s *Session, err error) {
 	if err := labOnly(rt); err != nil {
 		return nil, err
 	}
+	if cfg.Iface != "" && cfg.Iface != rt.Iface {
+		return nil, fmt.Errorf("%w: the route to %v leaves through %s, not %s", ErrRefused, remote.Addr(), rt.Iface, cfg.Iface)
+	}
 	if cfg.Source.IsValid() {
+		if err := onInterface(cfg.Source.Unmap(), rt.Iface); err != nil {
+			return nil, err
+		}
 		rt.Src = cfg.Source.Unmap()
 	}
 	s = &Session{Remote: remote, Route: rt, events: make(chan *Event, 4096), done: make(chan struct{}), record: cfg.Record}
@@ -271,4 +278,23 @@ func (s *Session) Close() {
 		s.res.Close()
 		s.res = nil
 	}
+}
+
+// onInterface checks that a is an address of iface: a source the route
+// allows (no spoofing through a raw socket).
+func onInterface(a netip.Addr, iface string) error {
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
+		return err
+	}
+	addrs, _ := ifc.Addrs()
+	for _, x := range addrs {
+		if p, err := netip.ParsePrefix(x.String()); err == nil && p.Addr().Unmap() == a {
+			return nil
+		}
+	}
+	if iface == "lo" && a.IsLoopback() {
+		return nil // all of 127.0.0.0/8 is lo's
+	}
+	return fmt.Errorf("%w: source %v is not an address of %s, the interface the route takes", ErrRefused, a, iface)
 }

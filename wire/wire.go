@@ -7,11 +7,16 @@
 package wire
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
 )
+
+// ErrRefused marks a probe refused before anything was sent: the lab-only
+// policy, a source address or interface the route does not allow.
+var ErrRefused = errors.New("refusing")
 
 // Dir says which way a captured segment went.
 type Dir uint8
@@ -40,7 +45,8 @@ type Event struct {
 // Config describes a session.
 type Config struct {
 	Remote  netip.AddrPort
-	Source  netip.Addr // optional: source address (default: the kernel's choice)
+	Source  netip.Addr // optional: source address, one of the route interface's (default: the kernel's choice)
+	Iface   string     // optional: the interface the route must leave through (checked, not forced)
 	SrcPort uint16     // optional: source port (default: an ephemeral port)
 	// Guard drops the kernel's RSTs on the 4-tuple for the session's life.
 	Guard bool

@@ -69,8 +69,17 @@ completeness bits.`, stdout)
 		return usageErr("give capture files or -i IFACE (not both)")
 	}
 	*live = *iface != "" && *duration == 0
-	if *workers < 1 || *workers > 64 || *maxFlows < 1 || *stream < 0 {
-		return usageErr("--workers takes 1-64, --max-flows at least 1, --stream N >= 0")
+	var b bounds
+	b.int("workers", *workers, 1, 64)
+	b.int("max-flows", *maxFlows, 1, 1<<24)
+	b.int("stream", *stream, 0, 1<<30)
+	b.dur("idle-timeout", *idle, time.Millisecond, 0)
+	b.dur("duration", *duration, 0, 0)
+	if err := b.err(); err != nil {
+		return err
+	}
+	if *stream > 0 && *format != "table" {
+		return usageErr("--stream draws one connection's ladder: it goes with the table output, not --format %s", *format)
 	}
 	if *stream > 0 {
 		*workers = 1 // stable connection numbering
@@ -216,7 +225,7 @@ completeness bits.`, stdout)
 			}
 			report.Stream(w, streamConn)
 		} else {
-			report.ConnTable(w, conns, len(fs.Args()) > 1 && !*merge)
+			report.ConnTable(w, conns, len(fs.Args()) > 1 && !*merge, styleFor(fs, stdout))
 			if summary.Total > len(conns) {
 				fmt.Fprintf(w, "(%d more connections not listed: use --json or --format zeek for all)\n", summary.Total-len(conns))
 			}

@@ -39,8 +39,10 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	fs.BoolVarP(&o.v6, "ipv6", "6", false, "resolve HOST to IPv6")
 	retries := fs.Int("retries", 3, "retransmissions of our SYN, data and FIN")
 	rto := fs.DurationP("timeout", "t", time.Second, "first retransmission timeout (doubles each retry)")
-	data := fs.StringP("data", "d", "", "data carried by the third segment of the handshake")
-	sends := fs.StringArray("send", nil, "data to send after the handshake, waiting --reply-wait for answers (repeatable)")
+	data := fs.StringP("data", "d", "", `data carried by the third segment of the handshake; \r \n \t \\ \xHH are escapes`)
+	dataHex := fs.String("data-hex", "", "the third segment's data as hex")
+	dataFile := fs.String("data-file", "", "the third segment's data from a file")
+	sends := fs.StringArray("send", nil, "data to send after the handshake, waiting --reply-wait for answers (repeatable; escapes as --data)")
 	replyWait := fs.Duration("reply-wait", 300*time.Millisecond, "how long to wait for the peer's answer to data")
 	closeMode := fs.String("close", "active", "teardown: active (our FIN first), passive (wait for the peer's FIN), rst, none")
 	closeData := fs.String("close-data", "", "passive close: data we still send in CLOSE_WAIT")
@@ -52,8 +54,7 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	interval := fs.DurationP("interval", "i", 0, "time between connections")
 	jsonOut := fs.Bool("json", false, "print the result as one JSON object (per connection)")
 	write := fs.String("write", "", "write every segment both ways to this pcap file")
-	verbose := fs.BoolP("verbose", "v", false, "absolute sequence numbers in the ladder")
-	color := fs.String("color", "auto", "colour: auto (on a terminal), always, never")
+	absolute := fs.BoolP("absolute", "S", false, "absolute sequence numbers in the ladder (tcpdump's -S)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -94,11 +95,19 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		}
 		cfg.Close.TimeWait = d
 	}
-	if *retries < 0 || *retries > 10 || *rto <= 0 || *rto > time.Minute {
-		return usageErr("--retries takes 0-10 and --timeout (0, 1m]")
+	var b bounds
+	b.int("retries", *retries, 0, 10)
+	b.dur("timeout", *rto, time.Millisecond, time.Minute)
+	b.int("count", *count, 1, 100000)
+	b.dur("interval", *interval, 0, 0)
+	b.dur("observe", *observe, time.Millisecond, time.Hour)
+	b.dur("reply-wait", *replyWait, 0, time.Hour)
+	b.dur("passive-wait", *passiveWait, 0, time.Hour)
+	if err := b.err(); err != nil {
+		return err
 	}
-	if *count < 1 || *count > 100000 || *interval < 0 || *observe <= 0 || *observe > time.Hour {
-		return usageErr("--count takes 1-100000, --interval >= 0, --observe (0, 1h]")
+	if *closeData != "" && cfg.Close.Mode != endpoint.ClosePassive {
+		return usageErr("--close-data is sent in CLOSE_WAIT: it needs --close passive")
 	}
 	if fs.Changed("isn") && (*isn < 0 || *isn > 0xffffffff) {
 		return usageErr("--isn %d: must be 0-4294967295", *isn)
@@ -121,16 +130,37 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	if o.ttl == 0 {
 		return usageErr("--ttl 0: a handshake's segments would die at the first hop (send --ttl 0 sends single segments with TTL 0)")
 	}
-	cfg.Data = []byte(*data)
+	var err error
+	n := 0
+	for _, v := range []string{*data, *dataHex, *dataFile} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return usageErr("give at most one of --data, --data-hex, --data-file")
+	case *dataHex != "":
+		if cfg.Data, err = craft.ParseHex(*dataHex); err != nil {
+			return usageErr("--data-hex: %v", err)
+		}
+	case *dataFile != "":
+		if cfg.Data, err = os.ReadFile(*dataFile); err != nil {
+			return usageErr("--data-file: %v", err)
+		}
+	default:
+		cfg.Data = unescape(*data)
+	}
 	for _, s := range *sends {
-		cfg.Sends = append(cfg.Sends, []byte(s))
+		cfg.Sends = append(cfg.Sends, unescape(s))
 	}
 	target, err := parseTarget(ctx, fs.Arg(0), o.v4, o.v6)
 	if err != nil {
 		return err
 	}
 	cfg.Target, cfg.SrcPort = target, o.sport
-	st := report.Style{Color: useColor(*color, stdout), Absolute: *verbose}
+	st := styleFor(fs, stdout)
+	st.Absolute = *absolute
 
 	var rtts []time.Duration
 	var worst = exitOK
@@ -211,19 +241,4 @@ func handshakeExit(r *handshake.Result) int {
 		return exitNoAnswer
 	}
 	return exitOK
-}
-
-func useColor(mode string, w io.Writer) bool {
-	switch mode {
-	case "always":
-		return true
-	case "never":
-		return false
-	}
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

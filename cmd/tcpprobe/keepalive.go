@@ -52,8 +52,18 @@ Linux defaults for comparison: idle 7200 s, interval 75 s, 9 probes.`, stdout)
 	if fs.NArg() != 1 {
 		return usageErr("want one target HOST:PORT, got %d arguments", fs.NArg())
 	}
-	if *count < 1 || *count > 1000 || *probeBytes < 0 || *probeBytes > 1 || *interval <= 0 || *timeout <= 0 || *maxWait <= 0 || *answers < 1 {
-		return usageErr("--count takes 1-1000, --probe-bytes 0 or 1, durations must be positive")
+	var b bounds
+	b.int("count", *count, 1, 1000)
+	b.int("probe-bytes", *probeBytes, 0, 1)
+	b.int("answers", *answers, 1, 1000)
+	b.dur("interval", *interval, time.Millisecond, 0)
+	b.dur("timeout", *timeout, time.Millisecond, 0)
+	b.dur("max-wait", *maxWait, time.Millisecond, 0)
+	if err := b.err(); err != nil {
+		return err
+	}
+	if *observe && *search != "" {
+		return usageErr("--observe and --idle-search are two different checks: choose one")
 	}
 	if *silent && !*observe {
 		return usageErr("--silent goes with --observe")
@@ -105,7 +115,7 @@ Linux defaults for comparison: idle 7200 s, interval 75 s, 9 probes.`, stdout)
 	if *jsonOut {
 		json.NewEncoder(stdout).Encode(res)
 	} else {
-		report.Keepalive(stdout, res, report.Style{Color: useColor("auto", stdout)})
+		report.Keepalive(stdout, res, styleFor(fs, stdout))
 	}
 	return keepaliveExit(res)
 }

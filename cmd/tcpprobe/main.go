@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/tcpprobe/tcpprobe/inject"
 	"github.com/tcpprobe/tcpprobe/internal/atomicfile"
 	"github.com/tcpprobe/tcpprobe/internal/privilege"
+	"github.com/tcpprobe/tcpprobe/report"
 	"github.com/tcpprobe/tcpprobe/wire"
 )
 
@@ -88,6 +90,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == "help" {
+		args = []string{args[1], "--help"} // tcpprobe help CMD
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -96,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if args[0] == "--version" || args[0] == "version" {
-		fmt.Fprintln(stdout, "tcpprobe", version)
+		fmt.Fprintln(stdout, "tcpprobe", versionString())
 		return exitOK
 	}
 	c, ok := commands[args[0]]
@@ -159,6 +164,8 @@ func exitCode(err error) int {
 		return exitNoAnswer
 	case errors.Is(err, errors.ErrUnsupported):
 		return exitPrivilege
+	case errors.Is(err, wire.ErrRefused):
+		return exitUsage
 	}
 	return exitRun
 }
@@ -171,7 +178,41 @@ func oneLine(s string) string {
 	return s
 }
 
-var version = "dev"
+// version is set at link time (-ldflags "-X main.version=v1.2.3") for
+// releases; otherwise the module version and VCS revision of the build
+// say which code this is.
+var version = ""
+
+func versionString() string {
+	info, ok := debug.ReadBuildInfo()
+	v := version
+	if v == "" && ok {
+		v = info.Main.Version // "(devel)" for a build from a checkout
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	if !ok {
+		return v
+	}
+	var rev, when, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+modified"
+			}
+		}
+	}
+	if rev != "" && !strings.Contains(v, rev[:min(12, len(rev))]) {
+		v += fmt.Sprintf(" (%.12s%s, %s)", rev, dirty, when)
+	}
+	return v + " " + info.GoVersion
+}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, `tcpprobe: hand-made TCP probes, checked against RFC 9293.
@@ -213,11 +254,22 @@ func parse(fs *pflag.FlagSet, args []string) error {
 	if fs.Lookup("lab-only") == nil {
 		fs.Bool("lab-only", false, "refuse any route but loopback and lab interfaces (as TCPPROBE_LAB_ONLY=1)")
 	}
+	if fs.Lookup("color") == nil {
+		fs.String("color", "auto", "colour: auto (on a terminal, unless NO_COLOR is set), always, never")
+	}
+	if fs.Lookup("verbose") == nil {
+		fs.BoolP("verbose", "v", false, "say more: every rule (n/a ones too), nping-style SENT/RCVD lines where a command has them")
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
 		return usageErr("%v", err)
+	}
+	switch c, _ := fs.GetString("color"); c {
+	case "auto", "always", "never":
+	default:
+		return usageErr("--color %q: want auto, always or never", c)
 	}
 	for _, name := range []string{"write", "output"} {
 		if f := fs.Lookup(name); f != nil && f.Value.String() != "" {
@@ -282,4 +334,51 @@ func pause(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// bounds checks one flag's value: the first flag out of range is named,
+// with its range, as "--count 0: must be 1-100000".
+type bounds []error
+
+func (b *bounds) int(name string, v, lo, hi int) {
+	if v < lo || v > hi {
+		*b = append(*b, fmt.Errorf("--%s %d: must be %d-%d", name, v, lo, hi))
+	}
+}
+
+// dur checks a duration against [lo, hi]; hi 0 means no upper bound.
+func (b *bounds) dur(name string, v, lo, hi time.Duration) {
+	switch {
+	case v < lo && lo == 0:
+		*b = append(*b, fmt.Errorf("--%s %v: must not be negative", name, v))
+	case v < lo:
+		*b = append(*b, fmt.Errorf("--%s %v: must be at least %v", name, v, lo))
+	case hi > 0 && v > hi:
+		*b = append(*b, fmt.Errorf("--%s %v: must be at most %v", name, v, hi))
+	}
+}
+
+// err is the first violation, as a usage error.
+func (b bounds) err() error {
+	if len(b) == 0 {
+		return nil
+	}
+	return &exitError{exitUsage, b[0]}
+}
+
+// styleFor is the terminal style the command's flags ask for: colour by
+// --color (auto: only on a terminal, never with NO_COLOR), every rule with
+// -v.
+func styleFor(fs *pflag.FlagSet, w io.Writer) report.Style {
+	mode, _ := fs.GetString("color")
+	verbose, _ := fs.GetBool("verbose")
+	st := report.Style{Verbose: verbose}
+	switch mode {
+	case "always":
+		st.Color = true
+	case "auto":
+		f, ok := w.(*os.File)
+		st.Color = ok && os.Getenv("NO_COLOR") == "" && isTerminal(f)
+	}
+	return st
 }

@@ -196,3 +196,37 @@ func jsonResult[T any](t *testing.T, wantCode int, command string, args ...strin
 	}
 	return res
 }
+
+// TestCompletionAndMan: the completion scripts parse in their shells and
+// know every command's flags; the man page has every command and the
+// exit codes; help CMD and --version answer.
+func TestCompletionAndMan(t *testing.T) {
+	t.Parallel()
+	r := tcpprobe(t, "completion", "bash")
+	if r.code != 0 || !strings.Contains(r.stdout, "--data-length") || !strings.Contains(r.stdout, "complete -o default -F _tcpprobe tcpprobe") {
+		t.Fatalf("completion bash: %d %s", r.code, r.stdout)
+	}
+	script := filepath.Join(t.TempDir(), "c.bash")
+	os.WriteFile(script, []byte(r.stdout), 0o644)
+	if out, err := exec.Command("bash", "-n", script).CombinedOutput(); err != nil {
+		t.Errorf("bash -n: %v %s", err, out)
+	}
+	if r := tcpprobe(t, "completion", "fish"); r.code != 0 || !strings.Contains(r.stdout, "__fish_seen_subcommand_from scan") {
+		t.Errorf("completion fish: %d %s", r.code, r.stdout)
+	}
+	if r := tcpprobe(t, "completion", "tcsh"); r.code != exitUsage {
+		t.Errorf("completion tcsh: exit %d", r.code)
+	}
+	r = tcpprobe(t, "man")
+	for _, want := range []string{".TH TCPPROBE 1", ".SS analyze", ".SS trace", ".SH EXIT STATUS", "130"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("man page lacks %q", want)
+		}
+	}
+	if r := tcpprobe(t, "help", "scan"); r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: tcpprobe scan") {
+		t.Errorf("help scan: %d %q", r.code, r.stdout)
+	}
+	if r := tcpprobe(t, "--version"); r.code != 0 || !strings.HasPrefix(r.stdout, "tcpprobe ") || r.stdout == "tcpprobe dev\n" || !strings.Contains(r.stdout, "go1.") {
+		t.Errorf("--version: %q", r.stdout)
+	}
+}

@@ -44,8 +44,13 @@ ignored and counted. Open ports are reset with a RST of our own.`, stdout)
 	if fs.NArg() == 0 {
 		return usageErr("give at least one target")
 	}
-	if *rate < 1 || *rate > 10_000_000 || *retries < 0 || *retries > 10 || *wait <= 0 || *minWait <= 0 {
-		return usageErr("--rate takes 1-10000000, --retries 0-10, --wait and --min-wait > 0")
+	var b bounds
+	b.int("rate", *rate, 1, 10_000_000)
+	b.int("retries", *retries, 0, 10)
+	b.dur("wait", *wait, time.Millisecond, 0)
+	b.dur("min-wait", *minWait, time.Millisecond, 0)
+	if err := b.err(); err != nil {
+		return err
 	}
 	ports, err := scan.ParsePorts(*portsArg)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"time"
 
@@ -33,6 +34,8 @@ type probeOpts struct {
 	opts          string
 	data, dataHex string
 	dataFile      string
+	dataLen       int
+	source, iface string
 	sport         uint16
 	v4, v6        bool
 	payload       []byte
@@ -52,10 +55,13 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.df, "df", false, "set IPv4 don't-fragment")
 	fs.Uint8Var(&o.tos, "tos", 0, "IPv4 TOS / IPv6 traffic class")
 	fs.StringVar(&o.opts, "opt", "", "TCP options, e.g. mss=1460,sackok,ws=7,ts,nop,sack=L:R,tfo,raw=KIND:HEX")
-	fs.StringVarP(&o.data, "data", "d", "", "payload text")
+	fs.StringVarP(&o.data, "data", "d", "", `payload text; \r \n \t \\ \xHH are escapes`)
+	fs.IntVar(&o.dataLen, "data-length", 0, "a random payload of this many bytes (nmap's --data-length)")
 	fs.StringVar(&o.dataHex, "data-hex", "", "payload as hex")
 	fs.StringVar(&o.dataFile, "data-file", "", "payload from a file")
 	fs.Uint16VarP(&o.sport, "sport", "s", 0, "source port (default: a free ephemeral port)")
+	fs.StringVarP(&o.source, "source", "a", "", "source address: one of the route interface's (default: the kernel's choice)")
+	fs.StringVarP(&o.iface, "interface", "I", "", "check that the route leaves through this interface")
 	fs.BoolVarP(&o.v4, "ipv4", "4", false, "resolve HOST to IPv4")
 	fs.BoolVarP(&o.v6, "ipv6", "6", false, "resolve HOST to IPv6")
 	count := fs.IntP("count", "c", 1, "number of probes (1-100000)")
@@ -70,11 +76,12 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageErr("want one target HOST:PORT, got %d arguments", fs.NArg())
 	}
-	if *count < 1 || *count > 100000 {
-		return usageErr("--count %d: want 1-100000", *count)
-	}
-	if *interval < 0 || *timeout <= 0 || *timeout > time.Hour {
-		return usageErr("--interval must be >= 0 and --timeout in (0, 1h]")
+	var b bounds
+	b.int("count", *count, 1, 100000)
+	b.dur("interval", *interval, 0, 0)
+	b.dur("timeout", *timeout, time.Millisecond, time.Hour)
+	if err := b.err(); err != nil {
+		return err
 	}
 	for _, name := range []string{"seq", "ack"} {
 		if v, _ := fs.GetInt64(name); fs.Changed(name) && (v < 0 || v > 0xffffffff) {
@@ -88,13 +95,19 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sess, err := wire.Open(wire.Config{Remote: target, SrcPort: o.sport, Guard: *guardRST, Record: *write != ""})
+	wc, err := o.wireConfig(target)
+	if err != nil {
+		return err
+	}
+	wc.Guard, wc.Record = *guardRST, *write != ""
+	sess, err := wire.Open(wc)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
 
 	var rtts []time.Duration
+	st := styleFor(fs, stdout)
 	enc := json.NewEncoder(stdout)
 	if !*jsonOut {
 		fmt.Fprintf(stdout, "TCPPROBE %v -> %v (%s): flags %s, %d probe(s)\n", sess.Local, sess.Remote, sess.Route.Iface, o.tcpFlags, *count)
@@ -121,7 +134,7 @@ func runSend(ctx context.Context, args []string, stdout io.Writer) error {
 		if *jsonOut {
 			enc.Encode(res)
 		} else {
-			report.SendLine(stdout, &res, *timeout)
+			report.SendLine(stdout, &res, *timeout, st)
 		}
 	}
 	stats := rtt.Stats(sent, rtts)
@@ -153,18 +166,33 @@ func (o *probeOpts) finish() error {
 	if o.tcpOpts, err = craft.ParseOptions(o.opts, uint32(time.Now().UnixMilli())); err != nil {
 		return usageErr("%v", err)
 	}
+	for _, opt := range o.tcpOpts {
+		if ws, ok := (&craft.TCP{Options: []craft.Option{opt}}).WindowScale(); ok && ws > 14 {
+			fmt.Fprintf(os.Stderr, "tcpprobe: warning: --opt ws=%d: RFC 7323 caps the shift count at 14 (a receiver uses 14); sent as given\n", ws)
+		}
+	}
 	n := 0
 	for _, s := range []string{o.data, o.dataHex, o.dataFile} {
 		if s != "" {
 			n++
 		}
 	}
+	if o.dataLen != 0 {
+		n++
+	}
 	if n > 1 {
-		return usageErr("give at most one of --data, --data-hex, --data-file")
+		return usageErr("give at most one of --data, --data-hex, --data-file, --data-length")
 	}
 	switch {
+	case o.dataLen < 0 || o.dataLen > 1400:
+		return usageErr("--data-length %d: must be 0-1400", o.dataLen)
+	case o.dataLen > 0:
+		o.payload = make([]byte, o.dataLen)
+		for i := range o.payload {
+			o.payload[i] = byte(rand.Uint32())
+		}
 	case o.data != "":
-		o.payload = []byte(o.data)
+		o.payload = unescape(o.data)
 	case o.dataHex != "":
 		if o.payload, err = craft.ParseHex(o.dataHex); err != nil {
 			return usageErr("--data-hex: %v", err)
@@ -178,6 +206,22 @@ func (o *probeOpts) finish() error {
 		return usageErr("payload of %d bytes: at most 1400", len(o.payload))
 	}
 	return nil
+}
+
+// wireConfig turns --source and --interface into a wire.Config for target.
+func (o *probeOpts) wireConfig(target netip.AddrPort) (wire.Config, error) {
+	wc := wire.Config{Remote: target, SrcPort: o.sport, Iface: o.iface}
+	if o.source != "" {
+		a, err := netip.ParseAddr(o.source)
+		if err != nil {
+			return wc, usageErr("--source %q: not an IP address", o.source)
+		}
+		if a.Unmap().Is4() != target.Addr().Is4() {
+			return wc, usageErr("--source %v and the target %v are of different IP versions", a, target.Addr())
+		}
+		wc.Source = a
+	}
+	return wc, nil
 }
 
 // segment builds probe number i.

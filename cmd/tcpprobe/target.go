@@ -61,3 +61,48 @@ func resolve(ctx context.Context, host string, want4, want6 bool) (netip.Addr, e
 	}
 	return addrs[0], nil
 }
+
+// parseTargetOrPort is parseTarget for commands with a default port
+// (trace, as tcptraceroute): HOST alone means HOST:def.
+func parseTargetOrPort(ctx context.Context, s string, def uint16, want4, want6 bool) (netip.AddrPort, error) {
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		s = net.JoinHostPort(strings.Trim(s, "[]"), strconv.Itoa(int(def)))
+	}
+	return parseTarget(ctx, s, want4, want6)
+}
+
+// unescape reads the escapes of payload text given on the command line:
+// \r \n \t \\ and \xHH (so that "GET / HTTP/1.0\r\n\r\n" means what it
+// says). Anything else is taken as written.
+func unescape(s string) []byte {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			out = append(out, s[i])
+			continue
+		}
+		switch s[i+1] {
+		case 'r':
+			out = append(out, '\r')
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case '\\':
+			out = append(out, '\\')
+		case 'x':
+			if i+3 < len(s) {
+				if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+					out = append(out, byte(v))
+					i += 3
+					continue
+				}
+			}
+			out = append(out, s[i], s[i+1])
+		default:
+			out = append(out, s[i], s[i+1])
+		}
+		i++
+	}
+	return out
+}

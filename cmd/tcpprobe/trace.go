@@ -16,9 +16,10 @@ func init() {
 }
 
 func runTrace(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("trace", "HOST:PORT", `Send SYNs to HOST:PORT with TTL (hop limit) 1, 2, ... and print who answers
+	fs := newFlags("trace", "HOST[:PORT]", `Send SYNs to HOST:PORT with TTL (hop limit) 1, 2, ... and print who answers
 each: routers with ICMP time exceeded, the target with SYN-ACK (open) or RST
-(closed). The target's SYN-ACK is reset by us.`, stdout)
+(closed). The target's SYN-ACK is reset by us. PORT defaults to 80, as in
+tcptraceroute.`, stdout)
 	maxHops := fs.IntP("max-hops", "m", 30, "largest TTL")
 	probes := fs.IntP("queries", "q", 3, "probes per hop")
 	wait := fs.DurationP("wait", "w", time.Second, "wait for each hop's answers")
@@ -30,12 +31,16 @@ each: routers with ICMP time exceeded, the target with SYN-ACK (open) or RST
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageErr("want one target HOST:PORT")
+		return usageErr("want one target HOST[:PORT]")
 	}
-	if *maxHops < 1 || *maxHops > 255 || *probes < 1 || *probes > 10 || *wait <= 0 {
-		return usageErr("--max-hops takes 1-255, --queries 1-10, --wait > 0")
+	var b bounds
+	b.int("max-hops", *maxHops, 1, 255)
+	b.int("queries", *probes, 1, 10)
+	b.dur("wait", *wait, time.Millisecond, 0)
+	if err := b.err(); err != nil {
+		return err
 	}
-	target, err := parseTarget(ctx, fs.Arg(0), *v4, *v6)
+	target, err := parseTargetOrPort(ctx, fs.Arg(0), 80, *v4, *v6)
 	if err != nil {
 		return err
 	}
