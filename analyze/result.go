@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/internal/rtt"
 	"github.com/tcpprobe/tcpprobe/ladder"
 	"github.com/tcpprobe/tcpprobe/rulebook"
@@ -184,14 +183,13 @@ func (c *conn) result() *Conn {
 func (c *conn) ladder() []ladder.Row {
 	var b ladder.Builder
 	orig, resp := c.orig.String(), c.resp.String()
-	isn := [2]craft.Seq{c.tr.Side[0].ISN, c.tr.Side[1].ISN}
 	for i := range c.tr.Segs {
 		s := &c.tr.Segs[i]
 		src, dst := orig, resp
 		if s.From == rulebook.Server {
 			src, dst = resp, orig
 		}
-		b.Segment(s, isn, ladder.PacketOfSeg(s, src, dst))
+		b.Segment(s, &c.tr.Side, ladder.PacketOfSeg(s, src, dst), nil)
 	}
 	return b.Rows
 }

@@ -24,9 +24,14 @@ func ProbeFilter(local, remote netip.AddrPort) string {
 
 // ScanFilter returns a BPF filter for a scan from src:port: every TCP
 // segment to that port, and ICMP destination unreachable / ICMPv6 errors
-// addressed to src.
-func ScanFilter(src netip.Addr, port uint16) string {
-	return fmt.Sprintf("(tcp dst port %d and dst host %s) or (icmp and dst host %[2]s and icmp[0] == 3) or (icmp6 and dst host %[2]s and ip6[40] == 1)", port, src)
+// addressed to src; with probes, our own probes too (for a pcap of both
+// directions).
+func ScanFilter(src netip.Addr, port uint16, probes bool) string {
+	f := fmt.Sprintf("(tcp dst port %d and dst host %s) or (icmp and dst host %[2]s and icmp[0] == 3) or (icmp6 and dst host %[2]s and ip6[40] == 1)", port, src)
+	if probes {
+		f += fmt.Sprintf(" or (tcp src port %d and src host %s)", port, src)
+	}
+	return f
 }
 
 // TraceFilter returns a BPF filter for a traceroute from src's ports to

@@ -195,8 +195,7 @@ func (c *Conn) next(ctx context.Context) (Event, error) {
 	}
 	ev.Seg = rulebook.SegOf(&w.Pkt, c.num, w.Time, from)
 	c.Tracker.Observe(&ev.Seg)
-	isn := [2]craft.Seq{c.Tracker.Side[rulebook.Client].ISN, c.Tracker.Side[rulebook.Server].ISN}
-	row := c.Ladder.Segment(&ev.Seg, isn, ladder.PacketOf(&w.Pkt))
+	row := c.Ladder.Segment(&ev.Seg, &c.Tracker.Side, ladder.PacketOf(&w.Pkt), w.Pkt.TCP.Options)
 	row.KernelRST = from == rulebook.Client && ev.Seg.Flags&craft.RST != 0 && !c.sentRST(ev.Seg.Seq)
 	return ev, nil
 }

@@ -234,6 +234,13 @@ func finishResult(res *Result, e *endpoint.Conn, sess *wire.Session) {
 		res.PeerState = rulebook.Unknown
 	}
 	res.Ladder = e.Ladder.Rows
+	if res.Outcome == endpoint.Filtered || res.Outcome == endpoint.Unreachable {
+		// The Tracker took the silent peer to listen; the ladder says what
+		// the summary says instead.
+		for i := range res.Ladder {
+			res.Ladder[i].Peer = res.PeerState
+		}
+	}
 	res.Rules = t.Verdicts()
 	res.Failed = t.Failed()
 	for _, tr := range t.Trans {

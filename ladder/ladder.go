@@ -6,6 +6,8 @@
 package ladder
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
@@ -56,7 +58,13 @@ type Row struct {
 	Notes     []string       `json:"notes,omitempty"`
 	ICMP      bool           `json:"icmp,omitempty"`
 	KernelRST bool           `json:"kernel_rst,omitempty"` // a RST from our kernel, not from us
-	Time      time.Time      `json:"-"`
+	// WinShift is the sender's negotiated window scale (RFC 7323): the
+	// window field counts units of 2^WinShift bytes (0: unscaled).
+	WinShift uint8 `json:"win_shift,omitempty"`
+	// RelOptions are the options with SACK edges relative to the
+	// receiver's ISN, for a relative ladder.
+	RelOptions []string  `json:"-"`
+	Time       time.Time `json:"-"`
 }
 
 // Builder adds rows with times relative to the first.
@@ -74,9 +82,12 @@ func (b *Builder) row(num int, t time.Time, d Dir, p Packet) *Row {
 }
 
 // Segment adds the row of a TCP segment the Tracker has observed (so its
-// StateAfter is set); isn holds both sides' ISNs for relative numbers, p
-// the packet's view. The client's segments go out.
-func (b *Builder) Segment(s *rulebook.Seg, isn [2]craft.Seq, p Packet) *Row {
+// StateAfter is set); sides are the Tracker's view of both ends (their
+// ISNs give relative numbers, their window scales the real window), p the
+// packet's view and opts its options (nil when not known). The client's
+// segments go out.
+func (b *Builder) Segment(s *rulebook.Seg, sides *[2]rulebook.Side, p Packet, opts []craft.Option) *Row {
+	isn := [2]craft.Seq{sides[0].ISN, sides[1].ISN}
 	d := Out
 	if s.From == rulebook.Server {
 		d = In
@@ -89,7 +100,38 @@ func (b *Builder) Segment(s *rulebook.Seg, isn [2]craft.Seq, p Packet) *Row {
 	}
 	r.Ours, r.Peer = s.StateAfter[rulebook.Client], s.StateAfter[rulebook.Server]
 	r.Notes = s.Notes()
+	// A SYN's window is never scaled; later ones are when both SYNs
+	// offered the option (RFC 7323 2.2).
+	if s.Flags&craft.SYN == 0 && sides[0].WScale >= 0 && sides[1].WScale >= 0 && sides[0].SawSYN && sides[1].SawSYN {
+		r.WinShift = uint8(min(sides[s.From].WScale, 14))
+	}
+	r.RelOptions = relativeOptions(opts, isn[1-s.From])
 	return r
+}
+
+// relativeOptions renders options with SACK block edges relative to base
+// (the ISN of the side whose data they acknowledge).
+func relativeOptions(opts []craft.Option, base craft.Seq) []string {
+	var out []string
+	for _, o := range opts {
+		if o.Kind == craft.OptEOL {
+			break
+		}
+		if o.Kind != craft.OptSACK || len(o.Data)%8 != 0 {
+			out = append(out, o.String())
+			continue
+		}
+		// As tcpdump writes it: "sack 2 {l:r} {l:r}".
+		t := craft.TCP{Options: []craft.Option{o}}
+		blocks := t.SACKBlocks(nil)
+		var b strings.Builder
+		fmt.Fprintf(&b, "sack %d", len(blocks))
+		for _, blk := range blocks {
+			fmt.Fprintf(&b, " {%d:%d}", uint32(blk.Left-base), uint32(blk.Right-base))
+		}
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // ICMP adds the row of an ICMP error about the flow, with both ends'

@@ -19,6 +19,7 @@ type Packet struct {
 	Len     int      `json:"len"`
 	Options []string `json:"options,omitempty"`
 	ICMP    *ICMP    `json:"icmp,omitempty"`
+	IPv6    bool     `json:"ipv6,omitempty"` // TTL is the hop limit, ICMP is ICMPv6
 }
 
 // ICMP is the JSON form of an ICMP error about a probe.
@@ -32,7 +33,7 @@ type ICMP struct {
 
 // PacketOf describes a decoded packet.
 func PacketOf(p *craft.Packet) Packet {
-	s := Packet{Src: p.Src().String(), Dst: p.Dst().String(), TTL: p.TTL()}
+	s := Packet{Src: p.Src().String(), Dst: p.Dst().String(), TTL: p.TTL(), IPv6: p.Version == 6}
 	if p.HasTCP {
 		s.Src = joinHostPort(p.Src().String(), p.TCP.SrcPort)
 		s.Dst = joinHostPort(p.Dst().String(), p.TCP.DstPort)
@@ -68,10 +69,14 @@ func joinHostPort(h string, p uint16) string {
 // Line renders a segment on one line:
 // "SYN,ACK seq=1 ack=2 win=65160 ttl=64 len=0 opts=[mss 1460,sackOK]".
 func (s Packet) Line() string {
-	if s.ICMP != nil {
-		return fmt.Sprintf("ICMP %s from %s (type %d code %d) ttl=%d", s.ICMP.Description, s.ICMP.From, s.ICMP.Type, s.ICMP.Code, s.TTL)
+	icmp, ttl := "ICMP", "ttl"
+	if s.IPv6 {
+		icmp, ttl = "ICMPv6", "hlim" // tcpdump's names
 	}
-	l := fmt.Sprintf("%s seq=%d ack=%d win=%d ttl=%d len=%d", s.Flags, s.Seq, s.Ack, s.Window, s.TTL, s.Len)
+	if s.ICMP != nil {
+		return fmt.Sprintf("%s %s from %s (type %d code %d) %s=%d", icmp, s.ICMP.Description, s.ICMP.From, s.ICMP.Type, s.ICMP.Code, ttl, s.TTL)
+	}
+	l := fmt.Sprintf("%s seq=%d ack=%d win=%d %s=%d len=%d", s.Flags, s.Seq, s.Ack, s.Window, ttl, s.TTL, s.Len)
 	if len(s.Options) > 0 {
 		l += " opts=[" + strings.Join(s.Options, ",") + "]"
 	}

@@ -18,8 +18,13 @@ func ConnTable(w io.Writer, conns []*analyze.Conn, showFile bool, st Style) {
 	if showFile {
 		fmt.Fprintf(w, "%-20s ", "file")
 	}
-	fmt.Fprintf(w, "%-4s %-10s %-44s %-6s %-12s %-12s %-13s %7s %9s %9s  %s\n",
-		"#", "start", "orig -> resp", "zeek", "history", "handshake", "close", "pkts", "bytes", "rtt ms", "anomalies / violations")
+	// The endpoints' column fits the widest (IPv6 addresses are long).
+	ends := 44
+	for _, c := range conns {
+		ends = max(ends, len(c.Orig)+len(" -> ")+len(c.Resp))
+	}
+	fmt.Fprintf(w, "%-4s %-10s %-*s %-6s %-12s %-12s %-13s %7s %9s %10s  %s\n",
+		"#", "start", ends, "orig -> resp", "zeek", "history", "handshake", "close", "pkts", "bytes", "syn-to-ack", "anomalies / violations")
 	var t0 time.Time
 	for i, c := range conns {
 		if i == 0 || (showFile && c.File != conns[i-1].File) {
@@ -45,7 +50,7 @@ func ConnTable(w io.Writer, conns []*analyze.Conn, showFile bool, st Style) {
 		if c.CloseBy != "" && c.Close != "none" {
 			closeForm += "/" + c.CloseBy
 		}
-		fmt.Fprintf(w, "%-4d %-10.3f %-44s %-6s %-12s %-12s %-13s %7d %9d %9s  %s\n", i+1, c.Start.Sub(t0).Seconds(),
+		fmt.Fprintf(w, "%-4d %-10.3f %-*s %-6s %-12s %-12s %-13s %7d %9d %10s  %s\n", i+1, c.Start.Sub(t0).Seconds(), ends,
 			c.Orig+" -> "+c.Resp, c.ConnState, c.History, c.Handshake, closeForm, c.OrigPkts+c.RespPkts,
 			c.OrigBytes+c.RespBytes, rtt, strings.Join(notes, " "))
 	}

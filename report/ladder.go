@@ -42,6 +42,9 @@ func Ladder(w io.Writer, rows []ladder.Row, st Style) {
 		var label string
 		if r.ICMP && r.Packet.ICMP != nil {
 			label = "ICMP " + r.Packet.ICMP.Description
+			if r.Packet.IPv6 {
+				label = "ICMPv6 " + r.Packet.ICMP.Description
+			}
 		} else {
 			seq, ack := r.RelSeq, r.RelAck
 			if st.Absolute {
@@ -52,11 +55,18 @@ func Ladder(w io.Writer, rows []ladder.Row, st Style) {
 				label += fmt.Sprintf(" ack=%d", ack)
 			}
 			label += fmt.Sprintf(" win=%d", r.Packet.Window)
+			if r.WinShift > 0 {
+				label += fmt.Sprintf(" (x%d=%d)", 1<<r.WinShift, int(r.Packet.Window)<<r.WinShift)
+			}
 			if r.Packet.Len > 0 {
 				label += fmt.Sprintf(" len=%d", r.Packet.Len)
 			}
-			if len(r.Packet.Options) > 0 {
-				label += " [" + strings.Join(r.Packet.Options, ",") + "]"
+			opts := r.Packet.Options
+			if !st.Absolute && r.RelOptions != nil {
+				opts = r.RelOptions
+			}
+			if len(opts) > 0 {
+				label += " [" + strings.Join(opts, ",") + "]"
 			}
 		}
 		var arrow string

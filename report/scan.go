@@ -3,13 +3,17 @@ package report
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/tcpprobe/tcpprobe/scan"
 )
 
-// Scan prints nmap-style tables per host; a state with many ports is
-// summarised in one "not shown" line.
+// Scan prints nmap-style tables per host: the ports of a state with many
+// ports (or, with openOnly, every port not open) are summarised in one
+// "Not shown" line; a SERVICE column names the port from /etc/services.
 func Scan(w io.Writer, res []scan.Port, st *scan.Stats, openOnly bool) {
 	byHost := map[string][]scan.Port{}
 	var hosts []string
@@ -19,36 +23,47 @@ func Scan(w io.Writer, res []scan.Port, st *scan.Stats, openOnly bool) {
 		}
 		byHost[p.Addr] = append(byHost[p.Addr], p)
 	}
+	services := tcpServices()
 	counts := map[scan.State]int{}
 	for _, h := range hosts {
 		ports := byHost[h]
 		byState := map[string]int{}
 		for _, p := range ports {
-			byState[string(p.State)+" ("+p.Reason+")"]++
+			byState[string(p.State)+" tcp ports ("+p.Reason+")"]++
 			counts[p.State]++
 		}
+		hide := func(p scan.Port) bool {
+			return byState[string(p.State)+" tcp ports ("+p.Reason+")"] > 25 || openOnly && p.State != scan.Open
+		}
 		fmt.Fprintf(w, "tcpprobe scan report for %s\n", h)
-		var hidden []string
-		for k, n := range byState {
-			if n > 25 || openOnly && k[:4] != "open" {
-				hidden = append(hidden, fmt.Sprintf("%d %s", n, k))
+		hidden := map[string]int{}
+		for _, p := range ports {
+			if hide(p) {
+				hidden[string(p.State)+" tcp ports ("+p.Reason+")"]++
 			}
 		}
-		sort.Strings(hidden)
-		for _, hd := range hidden {
-			fmt.Fprintf(w, "Not shown: %s ports\n", hd)
+		if len(hidden) > 0 {
+			var parts []string
+			for k, n := range hidden {
+				parts = append(parts, fmt.Sprintf("%d %s", n, k))
+			}
+			sort.Strings(parts)
+			fmt.Fprintf(w, "Not shown: %s\n", strings.Join(parts, ", "))
 		}
-		fmt.Fprintf(w, "%-10s %-14s %-28s %s\n", "PORT", "STATE", "REASON", "RTT")
+		fmt.Fprintf(w, "%-10s %-14s %-16s %-28s %s\n", "PORT", "STATE", "SERVICE", "REASON", "RTT")
 		for _, p := range ports {
-			k := string(p.State) + " (" + p.Reason + ")"
-			if byState[k] > 25 || openOnly && p.State != scan.Open {
+			if hide(p) {
 				continue
 			}
 			rtt := "-"
 			if p.RTTms > 0 {
 				rtt = fmt.Sprintf("%.3f ms", p.RTTms)
 			}
-			fmt.Fprintf(w, "%-10s %-14s %-28s %s\n", fmt.Sprintf("%d/tcp", p.Port), p.State, p.Reason, rtt)
+			svc := services[p.Port]
+			if svc == "" {
+				svc = "unknown"
+			}
+			fmt.Fprintf(w, "%-10s %-14s %-16s %-28s %s\n", fmt.Sprintf("%d/tcp", p.Port), p.State, svc, p.Reason, rtt)
 		}
 		fmt.Fprintln(w)
 	}
@@ -58,4 +73,27 @@ func Scan(w io.Writer, res []scan.Port, st *scan.Stats, openOnly bool) {
 	if st.NotScanned > 0 {
 		fmt.Fprintf(w, "%d ports not scanned: the run was interrupted before their probes were sent\n", st.NotScanned)
 	}
+}
+
+// tcpServices reads the TCP port names of /etc/services (none when the
+// file is missing).
+func tcpServices() map[uint16]string {
+	m := map[uint16]string{}
+	b, err := os.ReadFile("/etc/services")
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		port, proto, ok := strings.Cut(f[1], "/")
+		if n, err := strconv.ParseUint(port, 10, 16); ok && err == nil && proto == "tcp" {
+			if _, dup := m[uint16(n)]; !dup {
+				m[uint16(n)] = f[0]
+			}
+		}
+	}
+	return m
 }

@@ -29,6 +29,8 @@ func (s *Scanner) receive(ctx context.Context, live *capture.Live) {
 		var k probeKey
 		var a Answer
 		switch {
+		case p.HasTCP && p.TCP.SrcPort == s.sport && p.Src() == s.src:
+			continue // one of our probes (captured for --write)
 		case p.HasTCP && p.TCP.DstPort == s.sport:
 			k = probeKey{p.Src(), p.TCP.SrcPort}
 			a = Answer{Flags: p.TCP.Flags, Window: p.TCP.Window}

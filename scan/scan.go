@@ -204,7 +204,7 @@ func Run(ctx context.Context, cfg Config) ([]Port, *Stats, error) {
 	s := &Scanner{cfg: cfg, k0: rand.Uint64(), k1: rand.Uint64(), flags: flags}
 	s.index()
 	m, err := wire.OpenMany(wire.ManyConfig{Dst: cfg.Targets[0], SrcPort: cfg.SrcPort, BufferSize: 32 << 20, Loopback: anyLocal(cfg.Targets),
-		Filter: func(src netip.Addr, ports []uint16) string { return capture.ScanFilter(src, ports[0]) }})
+		Filter: func(src netip.Addr, ports []uint16) string { return capture.ScanFilter(src, ports[0], cfg.Write != "") }})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -37,7 +37,7 @@ ignored and counted. Open ports are reset with a RST of our own.`, stdout)
 	openOnly := fs.Bool("open", false, "show only open ports")
 	v6 := fs.BoolP("ipv6", "6", false, "resolve names to IPv6")
 	jsonOut := fs.Bool("json", false, "one JSON object per port, then a summary object")
-	write := fs.String("write", "", "write every reply to this pcap file")
+	write := fs.String("write", "", "write every probe and reply to this pcap file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/tcpprobe/tcpprobe/analyze"
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 
 	"github.com/tcpprobe/tcpprobe/craft"
@@ -161,5 +163,27 @@ func TestScanOwnAddressInRange(t *testing.T) {
 	}
 	if alone[host+":"+strconv.Itoa(open)] != scan.Open {
 		t.Errorf("our listener on %s:%d: %q, want open", host, open, alone[host+":"+strconv.Itoa(open)])
+	}
+}
+
+// TestScanWriteBothDirections: --write saves our probes and the replies.
+func TestScanWriteBothDirections(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "scwrite", Subnet: 16})
+	out := filepath.Join(t.TempDir(), "scan.pcap")
+	if r := tcpprobe(t, "scan", "-p", "1,7", "--wait", "300ms", "--write", out, l.Target4.String()); r.code != exitOK {
+		t.Fatalf("scan --write: %d %s", r.code, r.stderr)
+	}
+	r := tcpprobe(t, "analyze", "--json", "--fail-on", "never", out)
+	var probes, replies int
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var c analyze.Conn
+		if json.Unmarshal([]byte(line), &c) == nil {
+			probes += int(c.OrigPkts)
+			replies += int(c.RespPkts)
+		}
+	}
+	if probes < 2 || replies < 2 {
+		t.Errorf("pcap holds %d probes and %d replies, want both directions", probes, replies)
 	}
 }

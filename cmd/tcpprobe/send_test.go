@@ -55,7 +55,7 @@ func TestSendLab(t *testing.T) {
 				t.Errorf("closed port: exit %d: %s", r.code, r.stdout)
 			}
 			r = tcpprobe(t, "send", target(a, lab.PortRejected))
-			if r.code != exitNoAnswer || !strings.Contains(r.stdout, "ICMP port unreachable from "+a.String()) {
+			if r.code != exitNoAnswer || !strings.Contains(r.stdout, "port unreachable from "+a.String()) {
 				t.Errorf("rejected port: exit %d: %s", r.code, r.stdout)
 			}
 			r = tcpprobe(t, "send", "--timeout", "300ms", target(a, lab.PortDropped))
