@@ -35,3 +35,21 @@ func TestLadderShowsScaledWindowsRelativeSACKAndIPv6Names(t *testing.T) {
 		t.Errorf("IPv6 line %q says ttl", l)
 	}
 }
+
+// TestCompactLadderFits80Columns: every line of a narrow ladder fits.
+func TestCompactLadderFits80Columns(t *testing.T) {
+	rows := []ladder.Row{{Num: 1, Dir: ladder.Out, Flags: craft.SYN, Ours: rulebook.SynSent, Peer: rulebook.Listen,
+		Packet: ladder.Packet{Flags: "SYN", Window: 64240, Options: []string{"mss 1460", "sackOK", "TS val 2835893019 ecr 0", "nop", "wscale 7"}}},
+		{Num: 2, Dir: ladder.In, Flags: craft.SYN | craft.ACK, RelAck: 1, Ours: rulebook.Established, Peer: rulebook.SynReceived,
+			Packet: ladder.Packet{Flags: "SYN,ACK", Window: 65160, Len: 1000000}}}
+	var b strings.Builder
+	Ladder(&b, rows, Style{Width: 80})
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		if len(line) > 80 {
+			t.Errorf("%d columns: %q", len(line), line)
+		}
+	}
+	if !strings.Contains(b.String(), "SYN_RCVD") || strings.Contains(b.String(), "mss 1460") {
+		t.Errorf("compact ladder:\n%s", b.String())
+	}
+}

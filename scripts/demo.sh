@@ -11,20 +11,22 @@ export PATH=$PATH:/usr/local/go/bin
 export TCPPROBE_LAB_ONLY=1
 go build -buildvcs=auto -o bin/tcpprobe ./cmd/tcpprobe
 tp=bin/tcpprobe
-trap '$tp lab down --name demo --subnet 100 >/dev/null 2>&1 || true' EXIT
+demo_pcap=$(mktemp -t tcpprobe-demo.XXXXXX.pcap)
+trap '$tp lab down --name demo --subnet 100 >/dev/null 2>&1 || true; rm -f "$demo_pcap"' EXIT
+echo "# the lab: a target host in a network namespace, with real servers"
 $tp lab up --name demo --subnet 100
-run() { echo; echo "\$ tcpprobe $*"; $tp "$@" || echo "(exit code $?)"; }
-run send --opt mss=1460,sackok,ts,nop,ws=7 198.18.100.2:7
-run send 198.18.100.2:1
-run send 198.18.100.2:3
-run send --timeout 500ms 198.18.100.2:2
-run send -c 3 -i 200ms "[2001:db8:100::2]:7"
-run handshake --data hello --time-wait 500ms 198.18.100.2:7
-run handshake --close passive 198.18.100.2:13
-run handshake --drop third-ack --observe 8s 198.18.100.2:7
-run keepalive -c 2 198.18.100.2:7
-run keepalive --observe --silent --max-wait 15s 198.18.100.2:7200
-run handshake --write /tmp/tcpprobe-demo.pcap --send bye --time-wait 200ms 198.18.100.2:19
-run analyze --stream 1 /tmp/tcpprobe-demo.pcap
-run scan -p 1-100,7200 198.18.100.2
-rm -f /tmp/tcpprobe-demo.pcap
+# run WHAT ARGS...: one line saying what the step shows, then the command.
+run() { local what=$1; shift; echo; echo "# $what"; echo "\$ tcpprobe $*"; $tp "$@" || echo "(exit code $?)"; }
+run "an open port answers a hand-made SYN with SYN-ACK and its options" send --opt mss=1460,sackok,ts,nop,ws=7 198.18.100.2:7
+run "a closed port answers with RST,ACK (exit 0: a TCP answer)" send 198.18.100.2:1
+run "a rejected port answers with ICMP port unreachable (exit 3)" send 198.18.100.2:3
+run "a dropped port does not answer (exit 3)" send --timeout 500ms 198.18.100.2:2
+run "three probes over IPv6, with ping-style statistics" send -c 3 -i 200ms "[2001:db8:100::2]:7"
+run "a whole connection by hand, judged rule by rule" handshake --data hello --time-wait 500ms 198.18.100.2:7
+run "the server closes first: a passive close through CLOSE_WAIT and LAST_ACK" handshake --close passive 198.18.100.2:13
+run "why two segments are not enough: the SYN-ACK retransmissions when our third ACK is lost" handshake --drop third-ack --observe 8s 198.18.100.2:7
+run "keepalive probes (seq = SND.NXT-1) and their ACKs" keepalive -c 2 198.18.100.2:7
+run "the target's own keepalive while we stay silent like a crashed client" keepalive --observe --silent --max-wait 15s 198.18.100.2:7200
+run "a half-close recorded to pcap" handshake --write "$demo_pcap" --send bye --time-wait 200ms 198.18.100.2:19
+run "the same capture read back and judged by the same rulebook" analyze --stream 1 "$demo_pcap"
+run "a port scan with nmap's states and reasons" scan -p 1-100,7200 198.18.100.2

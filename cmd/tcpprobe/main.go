@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/tcpprobe/tcpprobe/inject"
 	"github.com/tcpprobe/tcpprobe/internal/atomicfile"
@@ -257,6 +258,9 @@ func parse(fs *pflag.FlagSet, args []string) error {
 	if fs.Lookup("color") == nil {
 		fs.String("color", "auto", "colour: auto (on a terminal, unless NO_COLOR is set), always, never")
 	}
+	if fs.Lookup("width") == nil {
+		fs.Int("width", 0, "output width in columns (default: the terminal's; under 120 the ladder drops options)")
+	}
 	if fs.Lookup("verbose") == nil {
 		fs.BoolP("verbose", "v", false, "say more: every rule (n/a ones too), nping-style SENT/RCVD lines where a command has them")
 	}
@@ -373,6 +377,13 @@ func styleFor(fs *pflag.FlagSet, w io.Writer) report.Style {
 	mode, _ := fs.GetString("color")
 	verbose, _ := fs.GetBool("verbose")
 	st := report.Style{Verbose: verbose}
+	if width, _ := fs.GetInt("width"); width > 0 {
+		st.Width = width
+	} else if f, ok := w.(*os.File); ok && isTerminal(f) {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+			st.Width = int(ws.Col)
+		}
+	}
 	switch mode {
 	case "always":
 		st.Color = true
