@@ -16,7 +16,6 @@ type Config struct {
 	Workers     int           // flow-table shards, one goroutine each (default 2)
 	MaxFlows    int           // live connections kept per worker before the least recently used is flushed (default 16384)
 	IdleTimeout time.Duration // a connection idle this long (capture time) is flushed (default 5m, Zeek's tcp_inactivity_timeout)
-	CloseDelay  time.Duration // a closed (FIN both ways, or RST) connection is flushed this long after (default 5s, Zeek's tcp_close_delay)
 	// Stream, when > 0, records every segment of the connection with that
 	// number (1-based, in order of first packet) for a ladder. Use one
 	// worker for stable numbering.
@@ -57,6 +56,7 @@ type Stats struct {
 	Fragments       int64                    `json:"fragments"`
 	BadChecksum     int64                    `json:"bad_checksum"`
 	Unverified      int64                    `json:"checksum_not_verified"` // sent by this machine (LocalAddrs): offloaded
+	BadIPChecksum   int64                    `json:"bad_ip_checksum"`       // dropped, as Zeek does
 	Conns           int64                    `json:"connections"`
 	Evicted         int64                    `json:"evicted"` // flushed early because the flow table was full
 	Expired         int64                    `json:"expired"` // flushed because idle longer than the timeout
@@ -85,9 +85,6 @@ func New(cfg Config) *Analyzer {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
-	}
-	if cfg.CloseDelay <= 0 {
-		cfg.CloseDelay = 5 * time.Second
 	}
 	return &Analyzer{cfg: cfg}
 }
@@ -193,6 +190,9 @@ func (s *Stats) String() string {
 	// Every frame read is in exactly one of the first buckets.
 	out := fmt.Sprintf("%d frames (%d TCP, %d other IP, %d IP fragments without a TCP header, %d not IP, %d skipped, %d filtered out",
 		s.Frames, s.TCP, s.Other, s.Fragments, s.NonIP, s.Skipped, s.Filtered)
+	if s.BadIPChecksum > 0 {
+		out += fmt.Sprintf(", %d dropped for a bad IPv4 header checksum", s.BadIPChecksum)
+	}
 	if s.Unsupported > 0 {
 		out += fmt.Sprintf(", %d of unsupported link type %d", s.Unsupported, s.UnsupportedLink)
 	}

@@ -16,41 +16,53 @@ import (
 	"github.com/tcpprobe/tcpprobe/craft"
 )
 
+// TestZeekConnStateTable holds conn_state() of main.zeek: each row is the
+// two endpoints' states (and, where it decides, the history).
 func TestZeekConnStateTable(t *testing.T) {
 	for _, tc := range []struct {
 		orig, resp zeekState
-		bytes      int64
+		hist       string
 		want       string
 	}{
-		{zSynSent, zInactive, 0, "S0"},
-		{zSynSent, zReset, 0, "REJ"},
-		{zEstablished, zEstablished, 10, "S1"},
-		{zClosed, zClosed, 10, "SF"},
-		{zClosed, zEstablished, 10, "S2"},
-		{zEstablished, zClosed, 10, "S3"},
-		{zReset, zEstablished, 10, "RSTO"},
-		{zReset, zInactive, 0, "RSTOS0"},
-		{zEstablished, zReset, 10, "RSTR"},
-		{zPartial, zReset, 10, "RSTRH"},
-		{zClosed, zInactive, 0, "SH"},
-		{zInactive, zClosed, 0, "SHR"},
-		{zPartial, zPartial, 10, "OTH"},
+		{zSynSent, zInactive, "S", "S0"},
+		{zSynSent, zReset, "Sr", "REJ"},
+		{zEstablished, zEstablished, "ShAD", "S1"},
+		{zClosed, zClosed, "ShADadFf", "SF"},
+		{zClosed, zEstablished, "ShADaF", "S2"},
+		{zEstablished, zClosed, "ShADaf", "S3"},
+		{zReset, zEstablished, "ShADR", "RSTO"},
+		{zReset, zInactive, "SR", "RSTOS0"},
+		{zReset, zInactive, "^SR", "RSTOS0"},
+		{zReset, zInactive, "SAR", "OTH"}, // not RSTOS0: A between S and R
+		{zEstablished, zReset, "ShADr", "RSTR"},
+		{zPartial, zReset, "Dr", "RSTRH"},
+		{zClosed, zInactive, "SF", "SH"},
+		{zInactive, zClosed, "hf", "SHR"},
+		{zPartial, zPartial, "Dd", "OTH"},
 	} {
-		c := conn{zs: [2]zeekState{tc.orig, tc.resp}, bytes: [2]int64{tc.bytes, 0}}
+		var c conn
+		c.z.init()
+		c.z.e[0].state, c.z.e[1].state = tc.orig, tc.resp
+		for _, b := range []byte(tc.hist) {
+			c.z.addHist(b)
+		}
 		if got := c.zeekConnState(); got != tc.want {
-			t.Errorf("%v/%v: %s, want %s", tc.orig, tc.resp, got, tc.want)
+			t.Errorf("%v/%v %s: %s, want %s", tc.orig, tc.resp, tc.hist, got, tc.want)
 		}
 	}
 }
 
+// TestHistoryScaling: t, w, c, g are recorded the 1st, 10th, 100th ...
+// time; a and d once per direction.
 func TestHistoryScaling(t *testing.T) {
-	var c conn
+	var z zeekConn
+	z.init()
 	for i := 0; i < 120; i++ {
-		c.histScaled(0, 2, 't')
+		z.scaled(0, scRxmit)
 	}
-	c.histOnce(1, 'd')
-	c.histOnce(1, 'd')
-	if got := string(c.hist[:c.nhist]); got != "TTTd" {
+	z.checkHistory(1, histData, 'D')
+	z.checkHistory(1, histData, 'D')
+	if got := string(z.hist[:z.nhist]); got != "TTTd" {
 		t.Errorf("history %q, want TTTd (1st, 10th, 100th retransmission, then one d)", got)
 	}
 }

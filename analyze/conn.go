@@ -18,27 +18,20 @@ type conn struct {
 	firstNum   int64
 	lastNum    int64
 	tr         rulebook.Tracker
-	ws         [2]dirState
-	zs         [2]zeekState
-	hist       [32]byte
-	nhist      uint8
-	histSeen   [2]uint32 // letters seen, bit (letter - 'a')
-	scaled     [2][4]uint32
+	wsc        wsConv   // Wireshark's conversation (may span Zeek connections)
+	z          zeekConn // Zeek's view: endpoint states, history, gaps, timers
+	zflip      bool     // Zeek swapped the roles after a SYN-ACK came before its SYN
 	complete   uint8
 	pkts       [2]int64
 	bytes      [2]int64
 	ipBytes    [2]int64
-	missed     int64
 	counts     Counts
 	synTime    int64
 	synAckTime int64
 	ackTime    int64
-	irtt       int64 // SYN to first ACK, for the out-of-order threshold
 	reused     bool
 	evicted    bool
 	sawSYN     bool
-	closed     bool // both FINs or a RST seen: a new SYN starts a new connection
-	closedAt   int64
 	file       int // index of its capture file
 	prev, next *conn
 	stream     bool // record segments for a ladder
@@ -75,22 +68,18 @@ func (c *conn) init(k flowKey, pk *pkt, stream bool) {
 	src := pk.fromSrc
 	dst := netip.AddrPortFrom(pk.p.Dst(), t.DstPort)
 	c.orig, c.resp = src, dst
-	switch {
-	case t.Flags&craft.SYN != 0 && t.Flags&craft.ACK != 0:
-		// The SYN was missed: the sender of the SYN-ACK is the responder
-		// (Zeek's history marks the flip with '^').
+	c.z.init()
+	if zeekFlipsNew(t.Flags, src.Port(), dst.Port()) {
+		// Without its SYN, the connection's responder is guessed from the
+		// ports, as Zeek does; the history marks the flip with '^'.
 		c.orig, c.resp, c.flipped = dst, src, true
-	case t.Flags&craft.SYN == 0 && likelyServer(src.Port()) && !likelyServer(dst.Port()):
-		c.orig, c.resp, c.flipped = dst, src, true
-	}
-	if c.flipped {
-		c.addHist('^')
+		c.z.addHist('^')
 	}
 	if t.Flags&craft.SYN == 0 {
 		// Mid-stream: both ends are taken to be synchronized.
 		c.tr.Init(rulebook.TrackerConfig{Record: stream, Transitions: true, MidStream: true})
 	}
-	c.ws[0].winScale, c.ws[1].winScale = -1, -1
+	c.wsc.init(c.orig)
 	c.first, c.firstNum = pk.ts, pk.num
 }
 
@@ -106,12 +95,16 @@ func (c *conn) observe(pk *pkt) Flag {
 	c.ipBytes[dir] += int64(pk.ipLen)
 	if pk.badSum {
 		// Zeek records the bad checksum and ignores the packet.
-		c.histScaled(dir, 0, 'c')
+		zd := dir
+		if c.zflip {
+			zd = 1 - dir
+		}
+		c.z.scaled(zd, scChecksum)
 		c.counts.add(FlagBadChecksum)
 		return FlagBadChecksum
 	}
 	flags := c.wireshark(dir, pk)
-	c.zeek(dir, pk, flags)
+	c.zeekPacket(dir, pk)
 	role := rulebook.Client
 	if dir == 1 {
 		role = rulebook.Server
@@ -136,7 +129,7 @@ func (c *conn) observe(pk *pkt) Flag {
 		if c.complete&compACK == 0 {
 			c.ackTime = pk.ts
 			if c.synTime != 0 {
-				c.irtt = pk.ts - c.synTime
+				c.wsc.irtt = pk.ts - c.synTime
 			}
 		}
 		c.complete |= compACK
@@ -150,10 +143,6 @@ func (c *conn) observe(pk *pkt) Flag {
 	}
 	if f&craft.RST != 0 {
 		c.complete |= compRST
-		c.closed = true
-	}
-	if c.tr.Side[0].FIN && c.tr.Side[1].FIN {
-		c.closed = true
 	}
 	c.counts.add(flags)
 	return flags

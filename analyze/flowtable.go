@@ -8,11 +8,11 @@ import (
 	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
-// closedConn is a finished connection waiting out the close delay.
-type closedConn struct {
+// timedConn is a connection with one of Zeek's removal timers running
+// (gen tells a reused conn from the one queued).
+type timedConn struct {
 	c   *conn
 	gen uint32
-	at  int64
 }
 
 // worker owns one shard of the flow table.
@@ -37,13 +37,22 @@ type worker struct {
 	cache     [64]*conn
 	free      []*conn // finished connections, reused: a conn is large
 	slab      []conn  // connections not yet handed out
-	// closedQ lists connections in the order they closed, to flush them
-	// CloseDelay later (gen tells a reused conn from the one queued).
-	closedQ []closedConn
+	// timedQ lists the connections whose removal timers run, for the
+	// sweep.
+	timedQ []timedConn
+	// wsPrev keeps the Wireshark conversation of connections Zeek's timers
+	// ended, for a later connection on the same ports (bounded).
+	wsPrev map[flowKey]*endedConv
+}
+
+// endedConv is the Wireshark conversation of an ended connection.
+type endedConv struct {
+	conv wsConv
+	last int64 // capture time of the connection's last packet
 }
 
 func newWorker(cfg Config, emit func(*Conn)) *worker {
-	return &worker{cfg: cfg, emit: emit, flows: make(map[flowKey]*conn, 1024)}
+	return &worker{cfg: cfg, emit: emit, flows: make(map[flowKey]*conn, 1024), wsPrev: map[flowKey]*endedConv{}}
 }
 
 // processChunk walks every record of c and analyzes those of its shard;
@@ -93,13 +102,21 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 		w.st.Other++
 		return
 	}
+	if p.Version == 4 && !w.cfg.IgnoreChecksums && !craft.IPv4ChecksumOK(ip[:int(p.IPv4.IHL)*4]) {
+		// Zeek drops a datagram whose IPv4 header checksum is wrong
+		// outright: no connection, no history letter.
+		w.st.BadIPChecksum++
+		return
+	}
 	w.st.TCP++
 	w.now = ts
 	src := netip.AddrPortFrom(p.Src(), p.TCP.SrcPort)
 	dst := netip.AddrPortFrom(p.Dst(), p.TCP.DstPort)
 	pk := pkt{num: num, ts: ts, p: p, ipLen: len(ip), fromSrc: src}
 	if p.Version == 4 {
-		pk.ipLen = int(p.IPv4.TotalLen)
+		if !p.TSO {
+			pk.ipLen = int(p.IPv4.TotalLen)
+		}
 	} else {
 		pk.ipLen = craft.IPv6HeaderSize + int(p.IPv6.PayloadLen)
 	}
@@ -108,7 +125,7 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	case w.cfg.LocalAddrs != nil && w.cfg.LocalAddrs[src.Addr()]:
 		w.st.Unverified++ // its checksum is the NIC's to fill in
 	default:
-		pk.badSum = !p.ChecksumOK(ip)
+		pk.badSum = !p.ChecksumOK(nil) // the TCP checksum (the IP header's was checked)
 	}
 	if pk.badSum {
 		w.st.BadChecksum++
@@ -124,33 +141,60 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 		k = keyOf(src, dst)
 		c = w.flows[k]
 	}
-	if c != nil && c.closed && p.TCP.Flags&craft.SYN != 0 && p.TCP.Flags&craft.ACK == 0 && !pk.badSum &&
-		(!c.tr.Side[0].SawSYN || p.TCP.Seq != c.tr.Side[0].ISN) {
-		// A new SYN on a finished connection's ports: port reuse.
+	// Wireshark's conversation: the live connection's, or the last one
+	// on these ports that Zeek's timers ended.
+	var conv *wsConv
+	if c != nil {
+		conv = &c.wsc
+	} else if prev, ok := w.wsPrev[k]; ok && prev.last >= ts-int64(w.cfg.IdleTimeout) {
+		conv = &prev.conv
+	}
+	portReuse := conv != nil && !pk.badSum && conv.reuses(src, &p.TCP)
+	var carry *wsConv // a conversation that goes on in a new connection
+	split := false
+	switch {
+	case c == nil:
+	case w.expired(c, ts):
+		// The connection ended before this packet (idle, or removed by
+		// one of Zeek's timers): the packet starts a new one.
+		split = true
+	case !pk.badSum && c.zeekIsReuse(&p.TCP):
+		// A SYN that starts a new connection on these ports (Zeek's
+		// IsReuse).
+		split = true
+	}
+	if split {
+		if !portReuse {
+			saved := c.wsc
+			carry = &saved
+		}
 		w.finish(c)
 		c = nil
-		w.start(k, &pk).reused = true
-		c = w.flows[k]
+	} else if c == nil && conv != nil && !portReuse {
+		saved := *conv
+		carry = &saved
 	}
-	if c != nil && w.expired(c, ts) {
-		// The connection ended before this packet (idle, or closed longer
-		// than the close delay): the packet starts a new one.
-		w.finish(c)
-		c = nil
-	}
+	delete(w.wsPrev, k)
 	if c == nil {
 		c = w.start(k, &pk)
+		if carry != nil {
+			carry.orientTo(c.orig)
+			c.wsc = *carry
+		}
 	} else {
 		w.touch(c)
+		if portReuse {
+			c.wsc.init(c.orig) // Wireshark starts over; Zeek goes on
+		}
 	}
+	c.reused = c.reused || portReuse
 	*slot = c
-	wasClosed := c.closed
+	timed := c.z.removeAt != 0 || c.z.attemptAt != 0
 	f := c.observe(&pk)
-	if c.closed && !wasClosed {
-		c.closedAt = ts
-		w.closedQ = append(w.closedQ, closedConn{c, c.gen, ts})
+	if !timed && (c.z.removeAt != 0 || c.z.attemptAt != 0) {
+		w.timedQ = append(w.timedQ, timedConn{c, c.gen})
 	}
-	if c.reused && c.pkts[0]+c.pkts[1] == 1 {
+	if portReuse {
 		f |= FlagPortReuse
 		c.counts.add(FlagPortReuse)
 	}
@@ -159,18 +203,29 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	}
 	if ts >= w.nextSweep {
 		w.expire()
-		w.nextSweep = ts + int64(min(time.Second, w.cfg.IdleTimeout, w.cfg.CloseDelay))
+		w.nextSweep = ts + int64(min(time.Second, w.cfg.IdleTimeout))
 	}
 }
 
+// keepConv remembers the Wireshark conversation of a connection Zeek's
+// timers end, for a later connection on its ports; the memory is bounded
+// by the flow table's size.
+func (w *worker) keepConv(c *conn) {
+	if len(w.wsPrev) >= w.cfg.MaxFlows {
+		clear(w.wsPrev)
+	}
+	w.wsPrev[c.key] = &endedConv{conv: c.wsc, last: c.last}
+}
+
 // expired reports whether c had ended by capture time ts: idle longer
-// than the timeout, or closed longer ago than the close delay.
+// than the timeout, or removed by one of Zeek's timers (close delay,
+// reset, an unanswered attempt).
 func (w *worker) expired(c *conn, ts int64) bool {
 	if c.last < ts-int64(w.cfg.IdleTimeout) {
 		w.st.Expired++
 		return true
 	}
-	return c.closed && c.closedAt < ts-int64(w.cfg.CloseDelay)
+	return c.zeekRemoved(ts)
 }
 
 func (w *worker) start(k flowKey, pk *pkt) *conn {
@@ -231,22 +286,31 @@ func (w *worker) touch(c *conn) {
 	w.pushFront(c)
 }
 
-// expire flushes connections idle longer than the timeout, and closed
-// ones older than the close delay (capture time).
+// expire flushes the connections Zeek's timers removed by now, and those
+// idle longer than the timeout (capture time).
 func (w *worker) expire() {
-	closeLimit := w.now - int64(w.cfg.CloseDelay)
 	n := 0
-	for ; n < len(w.closedQ) && w.closedQ[n].at < closeLimit; n++ {
-		q := w.closedQ[n]
-		if q.c.gen == q.gen && q.c.closed && !q.c.done && q.c.closedAt < closeLimit {
+	for _, q := range w.timedQ {
+		switch {
+		case q.c.gen != q.gen || q.c.done:
+		case q.c.zeekRemoved(w.now):
+			w.keepConv(q.c)
 			w.finish(q.c)
+		case q.c.z.removeAt != 0 || q.c.z.attemptAt != 0:
+			w.timedQ[n] = q // still timed
+			n++
 		}
 	}
-	w.closedQ = append(w.closedQ[:0], w.closedQ[n:]...)
+	w.timedQ = w.timedQ[:n]
 	limit := w.now - int64(w.cfg.IdleTimeout)
 	for w.tail != nil && w.tail.last < limit {
 		w.st.Expired++
 		w.finish(w.tail)
+	}
+	for k, e := range w.wsPrev {
+		if e.last < limit {
+			delete(w.wsPrev, k)
+		}
 	}
 }
 

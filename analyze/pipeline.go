@@ -103,6 +103,7 @@ func (a *Analyzer) start(ctx context.Context, emit func(*Conn)) *pipeline {
 			for j := range p.work[i] {
 				if j.b == nil && j.c == nil {
 					w.flushAll() // a new capture begins: nothing carries over
+					clear(w.wsPrev)
 					w.file, w.nextSweep = j.file, 0
 					continue
 				}
@@ -293,6 +294,7 @@ func (p *pipeline) wait() *Stats {
 		st.Fragments += w.st.Fragments
 		st.BadChecksum += w.st.BadChecksum
 		st.Unverified += w.st.Unverified
+		st.BadIPChecksum += w.st.BadIPChecksum
 		st.Conns += w.st.Conns
 		st.ViolatingConns += w.st.ViolatingConns
 		st.Evicted += w.st.Evicted

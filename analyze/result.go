@@ -117,13 +117,13 @@ func (c *conn) result() *Conn {
 		RespBytes:   c.bytes[1],
 		OrigIPBytes: c.ipBytes[0],
 		RespIPBytes: c.ipBytes[1],
-		MissedBytes: c.missed,
+		MissedBytes: c.z.missed,
 		FirstPacket: c.firstNum,
 		LastPacket:  c.lastNum,
 		Handshake:   c.handshakeOutcome(),
 		Anomalies:   c.counts,
 		ConnState:   c.zeekConnState(),
-		History:     string(c.hist[:c.nhist]),
+		History:     string(c.z.hist[:c.z.nhist]),
 		Complete:    int(c.complete),
 		PortReuse:   c.reused,
 		Evicted:     c.evicted,
@@ -174,6 +174,23 @@ func (c *conn) result() *Conn {
 	}
 	if c.stream {
 		r.Ladder = c.ladder()
+	}
+	if c.zflip {
+		// Zeek swapped the roles after the connection began: present the
+		// connection as Zeek does.
+		r.Orig, r.Resp = r.Resp, r.Orig
+		r.OrigAddr, r.RespAddr = r.RespAddr, r.OrigAddr
+		r.OrigPkts, r.RespPkts = r.RespPkts, r.OrigPkts
+		r.OrigBytes, r.RespBytes = r.RespBytes, r.OrigBytes
+		r.OrigIPBytes, r.RespIPBytes = r.RespIPBytes, r.OrigIPBytes
+		r.OrigStates, r.RespStates = r.RespStates, r.OrigStates
+		switch r.CloseBy {
+		case "orig":
+			r.CloseBy = "resp"
+		case "resp":
+			r.CloseBy = "orig"
+		}
+		r.UID = uid(c.first, r.Orig, r.Resp)
 	}
 	return r
 }

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
@@ -21,8 +22,59 @@ type dirState struct {
 	lastFlags       Flag
 }
 
+// wsConv is a Wireshark conversation: the sequence analysis of both
+// directions. It can outlive a connection as Zeek counts them (Zeek's
+// timers end a connection where Wireshark's conversation goes on), so a
+// new connection on the same ports inherits it unless Wireshark would
+// start a new conversation (port reuse).
+type wsConv struct {
+	d       [2]dirState
+	irtt    int64 // SYN to first ACK, for the out-of-order threshold
+	base    [2]craft.Seq
+	baseSet [2]bool        // TCP_S_BASE_SEQ_SET
+	orig    netip.AddrPort // the sender of direction 0
+}
+
+func (w *wsConv) init(orig netip.AddrPort) {
+	*w = wsConv{orig: orig}
+	w.d[0].winScale, w.d[1].winScale = -1, -1
+}
+
+// reuses reports whether a segment from src starts a new Wireshark
+// conversation: a SYN whose sequence number is not the base of its
+// direction (packet-tcp.c: TCP port numbers reused).
+func (w *wsConv) reuses(src netip.AddrPort, t *craft.TCP) bool {
+	if t.Flags&(craft.SYN|craft.ACK) != craft.SYN {
+		return false
+	}
+	d := 0
+	if src != w.orig {
+		d = 1
+	}
+	return w.baseSet[d] && t.Seq != w.base[d]
+}
+
+// orientTo makes direction 0 the one sent by orig.
+func (w *wsConv) orientTo(orig netip.AddrPort) {
+	if w.orig != orig {
+		w.d[0], w.d[1] = w.d[1], w.d[0]
+		w.base[0], w.base[1] = w.base[1], w.base[0]
+		w.baseSet[0], w.baseSet[1] = w.baseSet[1], w.baseSet[0]
+		w.orig = orig
+	}
+}
+
+// wireshark is tcp_analyze_sequence_number of packet-tcp.c: the analysis
+// flags of one segment in direction dir.
 func (c *conn) wireshark(dir int, pk *pkt) Flag {
-	fwd, rev := &c.ws[dir], &c.ws[1-dir]
+	ws := &c.wsc
+	fwd, rev := &ws.d[dir], &ws.d[1-dir]
+	if t := &pk.p.TCP; !ws.baseSet[dir] {
+		ws.base[dir], ws.baseSet[dir] = t.Seq, true
+		if t.Flags&craft.SYN == 0 {
+			ws.base[dir]-- // numbered as though a SYN was seen
+		}
+	}
 	p := pk.p
 	t := &p.TCP
 	seq, ack := t.Seq, t.Ack
@@ -64,8 +116,8 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 			notAdvanced = false // new data after a zero window probe
 		}
 		ooo := int64(3 * time.Millisecond)
-		if c.irtt > 0 {
-			ooo = c.irtt
+		if ws.irtt > 0 {
+			ooo = ws.irtt
 		}
 		synfin := uint32(0)
 		if t.Flags&(craft.SYN|craft.FIN) != 0 {

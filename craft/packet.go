@@ -27,6 +27,9 @@ type Packet struct {
 	// Fragment is set for a fragment (no upper-layer decode for later
 	// fragments).
 	Fragment bool
+	// TSO is set for an IPv4 datagram with total length 0, captured before
+	// segmentation offload filled it in; its length is the captured one.
+	TSO bool
 
 	upper    []byte // the upper-layer bytes, clipped to the IP length
 	upperLen int    // the upper-layer length from the IP header
@@ -39,7 +42,7 @@ var ErrNotIP = errors.New("not an ip packet")
 // with HasTCP and HasICMP false.
 func (p *Packet) Decode(b []byte) error {
 	p.Version, p.Proto, p.HasTCP, p.HasICMP = 0, 0, false, false
-	p.Payload, p.PayloadLen, p.Truncated, p.Fragment = nil, 0, false, false
+	p.Payload, p.PayloadLen, p.Truncated, p.Fragment, p.TSO = nil, 0, false, false, false
 	p.upper, p.upperLen = nil, 0
 	if len(b) < 1 {
 		return ErrShort
@@ -53,6 +56,12 @@ func (p *Packet) Decode(b []byte) error {
 		}
 		p.Version, p.Proto, off = 4, p.IPv4.Protocol, n
 		total = int(p.IPv4.TotalLen)
+		if total == 0 {
+			// Captured before TCP segmentation offload filled it in: the
+			// datagram is what was captured (as Zeek and Wireshark take it).
+			total = len(b)
+			p.TSO = true
+		}
 		if total < n {
 			return ErrHeaderLen
 		}
