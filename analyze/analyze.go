@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/capture"
+	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/rulebook"
 )
 
@@ -20,9 +21,11 @@ type Config struct {
 	// number (1-based, in order of first packet) for a ladder. Use one
 	// worker for stable numbering.
 	Stream int
-	// OnPacket, when set, is called for every TCP packet with its file's
-	// index (in ReadFiles' list), its frame number and its analysis flags (from the worker goroutines: it must be safe for concurrent use).
-	OnPacket func(file int, num int64, f Flag)
+	// OnPacket, when set, is called for every TCP packet with what the
+	// analysis found (from the worker goroutines: it must be safe for
+	// concurrent use; with one worker the calls come in frame order). The
+	// PacketInfo is valid during the call only.
+	OnPacket func(p *PacketInfo)
 	// IgnoreChecksums analyzes segments with bad checksums like any other
 	// (Zeek's -C; for captures taken with checksum offload).
 	IgnoreChecksums bool
@@ -171,6 +174,19 @@ func (a *Analyzer) ReadFiles(ctx context.Context, paths []string, emit func(*Con
 
 // Violations is how many connections broke at least one rule.
 func (s *Stats) Violations() int64 { return s.ViolatingConns }
+
+// PacketInfo is one TCP packet's analysis, in the terms tshark uses: the
+// frame number (1-based in its file), the Wireshark conversation's
+// relative numbers and the analysis flags.
+type PacketInfo struct {
+	File     int         // index in ReadFiles' list (0 for Run)
+	Frame    int64       // 1-based, as tshark numbers frames
+	Conn     string      // the connection's uid
+	Orig     bool        // sent by the connection's originator
+	Seq, Ack uint32      // relative to each direction's base sequence number
+	Flags    craft.Flags // TCP flags
+	Analysis Flag
+}
 
 // CutShort is a capture file that ended inside a record, or with a
 // damaged one: every whole packet before it was analyzed.

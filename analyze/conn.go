@@ -32,7 +32,8 @@ type conn struct {
 	reused     bool
 	evicted    bool
 	sawSYN     bool
-	file       int // index of its capture file
+	file       int    // index of its capture file
+	uid        string // for per-packet output, made on demand
 	prev, next *conn
 	stream     bool // record segments for a ladder
 	gen        uint32

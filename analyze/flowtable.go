@@ -32,6 +32,7 @@ type worker struct {
 	// result does not depend on how packets are spread over workers.
 	nextSweep int64
 	file      int // index of the capture file being read
+	info      PacketInfo
 	order     int // connections started, for Stream
 	now       int64
 	cache     [64]*conn
@@ -199,7 +200,16 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 		c.counts.add(FlagPortReuse)
 	}
 	if w.cfg.OnPacket != nil {
-		w.cfg.OnPacket(w.file, num, f)
+		w.info = PacketInfo{File: w.file, Frame: num, Conn: c.uidNow(), Flags: p.TCP.Flags, Analysis: f, Orig: src == c.orig}
+		d := 0
+		if !w.info.Orig {
+			d = 1
+		}
+		w.info.Seq = uint32(p.TCP.Seq - c.wsc.base[d])
+		if p.TCP.Flags&craft.ACK != 0 {
+			w.info.Ack = uint32(p.TCP.Ack - c.wsc.base[1-d])
+		}
+		w.cfg.OnPacket(&w.info)
 	}
 	if ts >= w.nextSweep {
 		w.expire()

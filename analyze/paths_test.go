@@ -29,9 +29,9 @@ func TestChunkAndFramePathsAgree(t *testing.T) {
 		var mu sync.Mutex
 		var conns []string
 		flags := map[[2]int64]Flag{}
-		cfg := Config{Workers: 3, OnPacket: func(file int, num int64, f Flag) {
+		cfg := Config{Workers: 3, OnPacket: func(p *PacketInfo) {
 			mu.Lock()
-			flags[[2]int64{int64(file), num}] = f
+			flags[[2]int64{int64(p.File), p.Frame}] = p.Analysis
 			mu.Unlock()
 		}}
 		if frames {
@@ -88,9 +88,9 @@ func TestWorkersDoNotChangeResults(t *testing.T) {
 		var mu sync.Mutex
 		var conns []string
 		flags := map[[2]int64]Flag{}
-		cfg := Config{Workers: workers, OnPacket: func(file int, num int64, f Flag) {
+		cfg := Config{Workers: workers, OnPacket: func(p *PacketInfo) {
 			mu.Lock()
-			flags[[2]int64{int64(file), num}] = f
+			flags[[2]int64{int64(p.File), p.Frame}] = p.Analysis
 			mu.Unlock()
 		}}
 		if _, err := New(cfg).ReadFiles(context.Background(), files, func(c *Conn) {

@@ -211,6 +211,14 @@ func (c *conn) ladder() []ladder.Row {
 	return b.Rows
 }
 
+// uidNow is the uid the connection has so far (for per-packet output).
+func (c *conn) uidNow() string {
+	if c.uid == "" {
+		c.uid = uid(c.first, c.orig.String(), c.resp.String())
+	}
+	return c.uid
+}
+
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // uid is a Zeek-style connection identifier: "C" and 17 base-62 digits

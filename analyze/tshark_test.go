@@ -3,11 +3,8 @@ package analyze
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,55 +13,28 @@ import (
 	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 )
 
-// tsharkFlags maps our flags to tshark's tcp.analysis fields.
-var tsharkFlags = []struct {
-	field string
-	flag  Flag
-}{
-	{"tcp.analysis.retransmission", FlagRetransmission},
-	{"tcp.analysis.fast_retransmission", FlagFastRetransmission},
-	{"tcp.analysis.spurious_retransmission", FlagSpuriousRetransmission},
-	{"tcp.analysis.out_of_order", FlagOutOfOrder},
-	{"tcp.analysis.lost_segment", FlagLostSegment},
-	{"tcp.analysis.duplicate_ack", FlagDuplicateACK},
-	{"tcp.analysis.zero_window", FlagZeroWindow},
-	{"tcp.analysis.keep_alive", FlagKeepAlive},
-	{"tcp.analysis.keep_alive_ack", FlagKeepAliveACK},
-	{"tcp.analysis.window_full", FlagWindowFull},
-	{"tcp.analysis.ack_lost_segment", FlagACKedUnseen},
-}
-
 // tsharkPacketFlags runs tshark's two-pass TCP analysis over file and
 // returns the flags of every TCP frame by frame number.
 func tsharkPacketFlags(t *testing.T, file string) map[int64]Flag {
 	t.Helper()
-	args := []string{"-n", "-2", "-r", file, "-o", "tcp.relative_sequence_numbers:FALSE", "-o", "tcp.analyze_sequence_numbers:TRUE",
-		"-o", "tcp.check_checksum:FALSE", "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-e", "frame.number"}
-	for _, f := range tsharkFlags {
-		args = append(args, "-e", f.field)
-	}
-	cmd := exec.Command(tsharktest.Need(t), args...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark %s: %v", file, err)
-	}
 	res := map[int64]Flag{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		cols := strings.Split(line, "|")
-		num, err := strconv.ParseInt(cols[0], 10, 64)
-		if err != nil {
-			continue
-		}
+	for num, names := range tsharktest.Analysis(t, file) {
 		var f Flag
-		for i, tf := range tsharkFlags {
-			if i+1 < len(cols) && cols[i+1] != "" {
-				f |= tf.flag
-			}
+		for _, n := range names {
+			f |= flagByName(n)
 		}
 		res[num] = f
 	}
 	return res
+}
+
+func flagByName(n string) Flag {
+	for i, name := range flagNames {
+		if name == n {
+			return 1 << i
+		}
+	}
+	return 0
 }
 
 // ourPacketFlags analyzes file and returns every TCP frame's flags.
@@ -72,9 +42,9 @@ func ourPacketFlags(t *testing.T, file string) map[int64]Flag {
 	t.Helper()
 	var mu sync.Mutex
 	res := map[int64]Flag{}
-	a := New(Config{Workers: 2, IgnoreChecksums: true, OnPacket: func(_ int, num int64, f Flag) {
+	a := New(Config{Workers: 2, IgnoreChecksums: true, OnPacket: func(p *PacketInfo) {
 		mu.Lock()
-		res[num] = f
+		res[p.Frame] = p.Analysis
 		mu.Unlock()
 	}})
 	if _, err := a.ReadFiles(context.Background(), []string{file}, func(*Conn) {}); err != nil {
@@ -86,8 +56,8 @@ func ourPacketFlags(t *testing.T, file string) map[int64]Flag {
 // compared is the mask of flags compared with tshark.
 func compared() Flag {
 	var m Flag
-	for _, f := range tsharkFlags {
-		m |= f.flag
+	for _, n := range tsharktest.AnalysisFields {
+		m |= flagByName(n)
 	}
 	return m
 }

@@ -41,10 +41,10 @@ func (w *wsConv) init(orig netip.AddrPort) {
 }
 
 // reuses reports whether a segment from src starts a new Wireshark
-// conversation: a SYN whose sequence number is not the base of its
-// direction (packet-tcp.c: TCP port numbers reused).
+// conversation: a SYN, or a SYN-ACK, whose sequence number is not the base
+// of its direction (packet-tcp.c: TCP port numbers reused).
 func (w *wsConv) reuses(src netip.AddrPort, t *craft.TCP) bool {
-	if t.Flags&(craft.SYN|craft.ACK) != craft.SYN {
+	if t.Flags&craft.SYN == 0 {
 		return false
 	}
 	d := 0

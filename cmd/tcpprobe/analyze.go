@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +45,8 @@ completeness bits.`, stdout)
 	filter := fs.StringP("filter", "f", "", "BPF filter applied to every frame")
 	iface := fs.StringP("iface", "i", "", "analyze a live capture on this interface instead of files")
 	duration := fs.Duration("duration", 0, "with -i: stop after this long (default: until Ctrl-C)")
-	format := fs.String("format", "table", "output: table, json (one object per connection), zeek (conn.log)")
+	format := fs.String("format", "table", "output: table, json (one object per connection), zeek (conn.log), packets (one JSON object per TCP packet, as --packets)")
+	packets := fs.Bool("packets", false, "one JSON object per TCP packet (file, frame, conn, dir, relative seq/ack, flags, tshark's analysis flags), in frame order")
 	jsonOut := fs.Bool("json", false, "same as --format json")
 	stream := fs.Int("stream", 0, "print the ladder of connection N (in order of first packet)")
 	out := fs.StringP("output", "o", "", "write the output to this file (atomically) instead of standard output")
@@ -60,10 +62,13 @@ completeness bits.`, stdout)
 	if *jsonOut {
 		*format = "json"
 	}
+	if *packets {
+		*format = "packets"
+	}
 	switch *format {
-	case "table", "json", "zeek":
+	case "table", "json", "zeek", "packets":
 	default:
-		return usageErr("--format %q: want table, json or zeek", *format)
+		return usageErr("--format %q: want table, json, zeek or packets", *format)
 	}
 	if (*iface == "") == (fs.NArg() == 0) {
 		return usageErr("give capture files or -i IFACE (not both)")
@@ -137,11 +142,26 @@ completeness bits.`, stdout)
 	var zw *report.ZeekWriter
 	var line []byte
 	var streamConn *analyze.Conn
+	if *format == "packets" {
+		// One worker: packets are reported in frame order.
+		cfg.Workers = 1
+		files := fs.Args()
+		cfg.OnPacket = func(p *analyze.PacketInfo) {
+			file := ""
+			if p.File < len(files) {
+				file = files[p.File]
+			}
+			line = appendPacketJSON(line[:0], file, p)
+			w.Write(line)
+		}
+	}
 	emit := func(c *analyze.Conn) {
 		if c.Ladder != nil {
 			streamConn = c
 		}
 		switch *format {
+		case "packets":
+			analyze.Release(c)
 		case "json":
 			line = append(c.AppendJSON(line[:0]), '\n')
 			w.Write(line)
@@ -308,4 +328,37 @@ func (s liveSource) Next() (capture.Frame, error) {
 		return f, io.EOF
 	}
 	return f, err
+}
+
+// appendPacketJSON writes one --packets line: what tshark -2 would say of
+// the packet, to diff against
+//
+//	tshark -2 -T fields -e frame.number -e tcp.analysis.flags ...
+func appendPacketJSON(b []byte, file string, p *analyze.PacketInfo) []byte {
+	dir := "resp"
+	if p.Orig {
+		dir = "orig"
+	}
+	b = append(b, `{"file":`...)
+	b = strconv.AppendQuote(b, file)
+	b = append(b, `,"frame":`...)
+	b = strconv.AppendInt(b, p.Frame, 10)
+	b = append(b, `,"conn":"`...)
+	b = append(b, p.Conn...)
+	b = append(b, `","dir":"`...)
+	b = append(b, dir...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, uint64(p.Seq), 10)
+	b = append(b, `,"ack":`...)
+	b = strconv.AppendUint(b, uint64(p.Ack), 10)
+	b = append(b, `,"flags":"`...)
+	b = append(b, p.Flags.String()...)
+	b = append(b, `","analysis":[`...)
+	for i, n := range p.Analysis.Names() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, n)
+	}
+	return append(b, "]}\n"...)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/tcpprobe/tcpprobe/analyze"
 	"github.com/tcpprobe/tcpprobe/internal/testpaths"
+	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 	"github.com/tcpprobe/tcpprobe/lab"
 )
 
@@ -261,5 +263,54 @@ func TestAnalyzeLiveLoopback(t *testing.T) {
 	}
 	if conn.ConnState != "SF" || strings.ContainsAny(conn.History, "Cc") || conn.OrigBytes != 4 || conn.RespBytes != 4 {
 		t.Errorf("live loopback connection: %s %s, %d/%d bytes (stderr %q)", conn.ConnState, conn.History, conn.OrigBytes, conn.RespBytes, stderr.String())
+	}
+}
+
+// TestPacketsAgreeWithTshark diffs `analyze --packets` against tshark -2,
+// packet by packet, on every capture of testdata: the per-packet output is
+// what a user diffs against tshark, so it is what CI checks.
+func TestPacketsAgreeWithTshark(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob(filepath.Join(testpaths.ZeekPcaps(t), "*.pcap*"))
+	if len(files) < 30 {
+		t.Fatalf("only %d captures", len(files))
+	}
+	total, agree := 0, 0
+	for _, f := range files {
+		theirs := tsharktest.Analysis(t, f)
+		r := tcpprobe(t, "analyze", "--packets", "-C", "--fail-on", "never", f)
+		if r.code != exitOK {
+			t.Fatalf("%s: exit %d %s", f, r.code, r.stderr)
+		}
+		ours := map[int64][]string{}
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var p struct {
+				Frame    int64    `json:"frame"`
+				Analysis []string `json:"analysis"`
+			}
+			if line == "" {
+				continue
+			}
+			if err := json.Unmarshal([]byte(line), &p); err != nil {
+				t.Fatalf("%s: %v: %s", f, err, line)
+			}
+			ours[p.Frame] = p.Analysis
+		}
+		for frame, want := range theirs {
+			total++
+			got := ours[frame]
+			slices.Sort(got)
+			slices.Sort(want)
+			if slices.Equal(got, want) {
+				agree++
+			} else if total-agree <= 10 {
+				t.Logf("%s frame %d: ours %v, tshark %v", filepath.Base(f), frame, got, want)
+			}
+		}
+	}
+	pct := 100 * float64(agree) / float64(total)
+	t.Logf("--packets agrees with tshark -2 on every analysis flag of %.2f%% of %d TCP packets", pct, total)
+	if pct < 99 {
+		t.Errorf("agreement %.2f%%, want at least 99%%", pct)
 	}
 }

@@ -5,6 +5,7 @@ package tsharktest
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -89,4 +90,44 @@ func AllValid(t testing.TB, file string, want int) {
 			t.Errorf("tshark: frame %s: %s", f.Number, f.Expert)
 		}
 	}
+}
+
+// AnalysisFields are tshark's per-packet TCP analysis flags compared with
+// tcpprobe's (tcp.analysis.<name>).
+var AnalysisFields = []string{"retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
+	"lost_segment", "duplicate_ack", "zero_window", "zero_window_probe", "keep_alive", "keep_alive_ack",
+	"window_full", "window_update", "ack_lost_segment", "reused_ports"}
+
+// Analysis runs tshark's two-pass TCP analysis (tshark -2) over file and
+// returns, for every TCP frame by number, the analysis flags set (names
+// of AnalysisFields).
+func Analysis(t testing.TB, file string) map[int64][]string {
+	t.Helper()
+	args := []string{"-n", "-2", "-r", file, "-o", "tcp.relative_sequence_numbers:FALSE", "-o", "tcp.analyze_sequence_numbers:TRUE",
+		"-o", "tcp.check_checksum:FALSE", "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-e", "frame.number"}
+	for _, f := range AnalysisFields {
+		args = append(args, "-e", "tcp.analysis."+f)
+	}
+	cmd := exec.Command(Need(t), args...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", file, err)
+	}
+	res := map[int64][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		cols := strings.Split(line, "|")
+		num, err := strconv.ParseInt(cols[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		var names []string
+		for i, f := range AnalysisFields {
+			if i+1 < len(cols) && cols[i+1] != "" {
+				names = append(names, f)
+			}
+		}
+		res[num] = names
+	}
+	return res
 }
