@@ -401,14 +401,7 @@ func (c *conn) zeekStateMachine(dir int, pk *pkt) (doClose, flipped bool) {
 				e.setState(zEstablished)
 			}
 		}
-		if f&craft.FIN != 0 {
-			e.setState(zClosed)
-			doClose = true
-		}
-		if f&craft.RST != 0 {
-			e.setState(zReset)
-			doClose = true
-		}
+		doClose = e.finOrReset(f)
 		if e.state == zInactive {
 			switch {
 			case dir == 1 && n == 0 && z.e[0].state == zSynSent:
@@ -422,14 +415,7 @@ func (c *conn) zeekStateMachine(dir int, pk *pkt) (doClose, flipped bool) {
 			}
 		}
 	case zSynSent, zSynAckSent:
-		if f&craft.FIN != 0 {
-			e.setState(zClosed)
-			doClose = true
-		}
-		if f&craft.RST != 0 {
-			e.setState(zReset)
-			doClose = true
-		}
+		doClose = e.finOrReset(f)
 	case zEstablished, zPartial:
 		if f&craft.SYN != 0 && e.state == zPartial && peer.state == zInactive && f&craft.ACK == 0 {
 			e.setState(zSynSent) // SYN_after_partial
@@ -457,6 +443,18 @@ func (c *conn) zeekStateMachine(dir int, pk *pkt) (doClose, flipped bool) {
 		}
 	}
 	return doClose, flipped
+}
+
+// finOrReset moves a side that is not yet established to CLOSED on a FIN
+// and to RESET on a RST; it reports whether the side closed.
+func (e *zeekEnd) finOrReset(f craft.Flags) bool {
+	if f&craft.FIN != 0 {
+		e.setState(zClosed)
+	}
+	if f&craft.RST != 0 {
+		e.setState(zReset)
+	}
+	return f&(craft.FIN|craft.RST) != 0
 }
 
 // connectionClosed is ConnectionClosed: once both sides are done (or one

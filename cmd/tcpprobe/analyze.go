@@ -20,6 +20,7 @@ import (
 	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/internal/atomicfile"
 	"github.com/tcpprobe/tcpprobe/internal/hugepages"
+	"github.com/tcpprobe/tcpprobe/internal/privilege"
 	"github.com/tcpprobe/tcpprobe/report"
 )
 
@@ -214,6 +215,10 @@ completeness bits.`, stdout)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		w.Flush() // the connections before the damage
+		var pe *privilege.Error
+		if errors.As(err, &pe) {
+			return err // exit 4, naming the capability, as every command
+		}
 		return withCode(exitUsage, err)
 	}
 	elapsed := time.Since(started)

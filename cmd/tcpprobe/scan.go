@@ -69,6 +69,11 @@ ignored and counted. Open ports are reset with a RST of our own.`, stdout)
 	if cfg.Targets, err = scan.ParseTargets(ctx, fs.Args(), *v6); err != nil {
 		return usageErr("%v", err)
 	}
+	for _, t := range cfg.Targets[min(1, len(cfg.Targets)):] {
+		if t.Is6() != cfg.Targets[0].Is6() {
+			return usageErr("targets mix IPv4 and IPv6 (%v, %v): scan them separately", cfg.Targets[0], t)
+		}
+	}
 	if isTerminal(os.Stderr) && !*jsonOut {
 		cfg.Progress = func(sent, total, answered int, el time.Duration) {
 			r := float64(sent) / el.Seconds()
