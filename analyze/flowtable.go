@@ -147,8 +147,11 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 	var conv *wsConv
 	if c != nil {
 		conv = &c.wsc
-	} else if prev, ok := w.wsPrev[k]; ok && prev.last >= ts-int64(w.cfg.IdleTimeout) {
-		conv = &prev.conv
+	} else if prev, ok := w.wsPrev[k]; ok {
+		delete(w.wsPrev, k)
+		if prev.last >= ts-int64(w.cfg.IdleTimeout) {
+			conv = &prev.conv
+		}
 	}
 	portReuse := conv != nil && !pk.badSum && conv.reuses(src, &p.TCP)
 	var carry *wsConv // a conversation that goes on in a new connection
@@ -175,7 +178,6 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 		saved := *conv
 		carry = &saved
 	}
-	delete(w.wsPrev, k)
 	if c == nil {
 		c = w.start(k, &pk)
 		if carry != nil {

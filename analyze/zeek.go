@@ -270,6 +270,9 @@ func (c *conn) zeekPacket(dir int, pk *pkt) (flipped bool) {
 	if doClose {
 		z.connectionClosed(dir, pk.ts)
 	}
+	if z.attemptAt != 0 && z.e[1].state != zInactive {
+		z.attemptAt = 0 // answered: the attempt timer will do nothing
+	}
 	return flipped
 }
 
