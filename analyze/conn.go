@@ -116,7 +116,9 @@ func (c *conn) observe(pk *pkt) Flag {
 	if f&craft.SYN != 0 {
 		if f&craft.ACK == 0 {
 			c.complete |= compSYN
-			if c.synTime == 0 {
+			// The SYN-ACK acknowledges the last SYN: a retransmitted SYN
+			// restarts the handshake clock (tshark's most recent SYN too).
+			if c.synAckTime == 0 || c.synTime == 0 {
 				c.synTime = pk.ts
 			}
 			c.sawSYN = true

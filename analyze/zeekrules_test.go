@@ -203,3 +203,22 @@ func TestZeekMissedBytesAndRetransmissions(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 }
+
+// TestRetransmittedSYN: the handshake RTT runs from the SYN that the SYN-ACK
+// answers (the last one), so a retransmitted SYN neither inflates it nor
+// turns a later retransmission into "out-of-order" through a huge initial
+// RTT.
+func TestRetransmittedSYN(t *testing.T) {
+	got := runSteps(t, []step{c(0, syn, 0, 0, 0), c(1000*ms, syn, 0, 0, 0), s(1001*ms, synack, 0, 1, 0), c(1002*ms, ack, 1, 1, 0),
+		c(1003*ms, psh, 1, 1, 100), c(1203*ms, psh, 1, 1, 100)})
+	if len(got) != 1 {
+		t.Fatalf("%d connections", len(got))
+	}
+	cn := got[0]
+	if cn.SynRTTms != 1 {
+		t.Errorf("SYN to SYN-ACK = %v ms, want 1", cn.SynRTTms)
+	}
+	if r, o := cn.Anomalies.Get(FlagRetransmission), cn.Anomalies.Get(FlagOutOfOrder); r != 2 || o != 0 {
+		t.Errorf("retransmissions %d (want 2: the SYN and the data), out-of-order %d (want 0)", r, o)
+	}
+}
