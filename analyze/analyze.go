@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/capture"
@@ -60,6 +61,7 @@ type Stats struct {
 	BadChecksum     int64                    `json:"bad_checksum"`
 	Unverified      int64                    `json:"checksum_not_verified"` // sent by this machine (LocalAddrs): offloaded
 	BadIPChecksum   int64                    `json:"bad_ip_checksum"`       // dropped, as Zeek does
+	Tunnelled       int64                    `json:"tunnelled"`             // of the TCP frames, those found inside a tunnel
 	Conns           int64                    `json:"connections"`
 	Evicted         int64                    `json:"evicted"` // flushed early because the flow table was full
 	Expired         int64                    `json:"expired"` // flushed because idle longer than the timeout
@@ -204,8 +206,12 @@ func (s *Stats) String() string {
 		conns = "connection"
 	}
 	// Every frame read is in exactly one of the first buckets.
-	out := fmt.Sprintf("%d frames (%d TCP, %d other IP, %d IP fragments without a TCP header, %d not IP, %d skipped, %d filtered out",
-		s.Frames, s.TCP, s.Other, s.Fragments, s.NonIP, s.Skipped, s.Filtered)
+	tcp := strconv.FormatInt(s.TCP, 10) + " TCP"
+	if s.Tunnelled > 0 {
+		tcp += fmt.Sprintf(" of which %d tunnelled", s.Tunnelled)
+	}
+	out := fmt.Sprintf("%d frames (%s, %d other IP, %d IP fragments without a TCP header, %d not IP, %d skipped, %d filtered out",
+		s.Frames, tcp, s.Other, s.Fragments, s.NonIP, s.Skipped, s.Filtered)
 	if s.BadIPChecksum > 0 {
 		out += fmt.Sprintf(", %d dropped for a bad IPv4 header checksum", s.BadIPChecksum)
 	}

@@ -31,6 +31,7 @@ type conn struct {
 	ackTime    int64
 	reused     bool
 	evicted    bool
+	enc        craft.Encaps // the tunnels its packets came in
 	sawSYN     bool
 	file       int    // index of its capture file
 	uid        string // for per-packet output, made on demand

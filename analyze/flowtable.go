@@ -68,7 +68,7 @@ func (w *worker) processChunk(c *chunk) {
 			return
 		}
 		num++
-		off, err := craft.IPOffset(c.link, d)
+		off, enc, err := craft.Decap(c.link, d)
 		if err != nil {
 			if w.id == 0 {
 				w.st.nonIP(err, c.link)
@@ -77,7 +77,7 @@ func (w *worker) processChunk(c *chunk) {
 		}
 		ip := d[off:]
 		if shard(ip, of) == uint32(w.id) {
-			w.packet(num, ts, ip)
+			w.packetIn(num, ts, ip, enc)
 		}
 	}
 }
@@ -85,11 +85,15 @@ func (w *worker) processChunk(c *chunk) {
 func (w *worker) process(b *batch) {
 	for i := range b.meta {
 		m := &b.meta[i]
-		w.packet(m.num, m.ts, b.arena[m.off:m.off+m.n])
+		w.packetIn(m.num, m.ts, b.arena[m.off:m.off+m.n], m.enc)
 	}
 }
 
-func (w *worker) packet(num, ts int64, ip []byte) {
+// packet analyzes one IP datagram that was not inside a tunnel.
+func (w *worker) packet(num, ts int64, ip []byte) { w.packetIn(num, ts, ip, 0) }
+
+// packetIn analyzes the IP datagram ip, found inside the encapsulations enc.
+func (w *worker) packetIn(num, ts int64, ip []byte, enc craft.Encaps) {
 	p := &w.pkt
 	if err := p.Decode(ip); err != nil {
 		w.st.Skipped++
@@ -110,6 +114,9 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 		return
 	}
 	w.st.TCP++
+	if enc != 0 {
+		w.st.Tunnelled++
+	}
 	w.now = ts
 	src := netip.AddrPortFrom(p.Src(), p.TCP.SrcPort)
 	dst := netip.AddrPortFrom(p.Dst(), p.TCP.DstPort)
@@ -191,6 +198,7 @@ func (w *worker) packet(num, ts int64, ip []byte) {
 		}
 	}
 	c.reused = c.reused || portReuse
+	c.enc |= enc
 	*slot = c
 	timed := c.z.removeAt != 0 || c.z.attemptAt != 0
 	f := c.observe(&pk)

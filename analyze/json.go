@@ -73,6 +73,10 @@ func (c *Conn) AppendJSON(b []byte) []byte {
 	if c.PortReuse {
 		b = append(b, `,"port_reuse":true`...)
 	}
+	if c.Tunnel != "" {
+		b = append(b, `,"tunnel":`...)
+		b = appendJSONString(b, c.Tunnel)
+	}
 	if c.Evicted {
 		b = append(b, `,"evicted":true`...)
 	}

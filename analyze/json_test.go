@@ -48,7 +48,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	odd := []*Conn{
 		{},
 		{UID: "a<b>&\"c\\", Orig: "\x01\n\u2028", Resp: "é\xff", Start: time.Unix(0, 1).UTC(), DurationS: 1e-7,
-			SynRTTms: 5e-7, AckRTTms: 1e21, OrigStates: []string{}, RespStates: []string{"x"}, PortReuse: true, Evicted: true},
+			SynRTTms: 5e-7, AckRTTms: 1e21, OrigStates: []string{}, RespStates: []string{"x"}, PortReuse: true, Tunnel: "mpls,gre", Evicted: true},
 		{DurationS: 123.456, SynRTTms: -0.001, AckRTTms: 1.5e300, CloseBy: "resp", Complete: 63,
 			Violations: []rulebook.Verdict{failed},
 			Ladder:     []ladder.Row{{Num: 1, Dir: ladder.Out, Notes: []string{"n"}}}},

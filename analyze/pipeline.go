@@ -30,6 +30,7 @@ type frameMeta struct {
 	ts  int64
 	off int32
 	n   int32
+	enc craft.Encaps
 }
 
 type batch struct {
@@ -204,7 +205,7 @@ func (p *pipeline) feed(src Source) error {
 			p.st.Filtered++
 			continue
 		}
-		off, err := craft.IPOffset(link, data)
+		off, enc, err := craft.Decap(link, data)
 		if err != nil {
 			p.st.nonIP(err, link)
 			continue
@@ -218,7 +219,7 @@ func (p *pipeline) feed(src Source) error {
 		b := p.batchFor(i, len(ip))
 		start := len(b.arena)
 		b.arena = append(b.arena, ip...)
-		b.meta = append(b.meta, frameMeta{num: p.frames - p.fileBase, ts: ts, off: int32(start), n: int32(len(ip))})
+		b.meta = append(b.meta, frameMeta{num: p.frames - p.fileBase, ts: ts, off: int32(start), n: int32(len(ip)), enc: enc})
 	}
 }
 
@@ -295,6 +296,7 @@ func (p *pipeline) wait() *Stats {
 		st.BadChecksum += w.st.BadChecksum
 		st.Unverified += w.st.Unverified
 		st.BadIPChecksum += w.st.BadIPChecksum
+		st.Tunnelled += w.st.Tunnelled
 		st.Conns += w.st.Conns
 		st.ViolatingConns += w.st.ViolatingConns
 		st.Evicted += w.st.Evicted

@@ -40,6 +40,7 @@ type Conn struct {
 	History     string             `json:"history"`
 	Complete    int                `json:"completeness"`
 	PortReuse   bool               `json:"port_reuse,omitempty"`
+	Tunnel      string             `json:"tunnel,omitempty"` // the encapsulations around its packets: "gre", "mpls,vxlan"
 	Evicted     bool               `json:"evicted,omitempty"`
 	Ladder      []ladder.Row       `json:"ladder,omitempty"`
 	OrigAddr    [2]string          `json:"-"`
@@ -126,6 +127,7 @@ func (c *conn) result() *Conn {
 		History:     string(c.z.hist[:c.z.nhist]),
 		Complete:    int(c.complete),
 		PortReuse:   c.reused,
+		Tunnel:      c.enc.String(),
 		Evicted:     c.evicted,
 		OrigAddr:    splitAddrPort(orig),
 		RespAddr:    splitAddrPort(resp),

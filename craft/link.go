@@ -36,12 +36,18 @@ const (
 // IPOffset returns where the IP header starts in a frame of the given link
 // type, stepping over VLAN tags. It does not allocate.
 func IPOffset(linkType int, b []byte) (int, error) {
+	return linkPayload(linkType, b, nil)
+}
+
+// linkPayload is IPOffset, adding the link-level encapsulations it steps
+// through to enc (when enc is not nil).
+func linkPayload(linkType int, b []byte, enc *Encaps) (int, error) {
 	switch linkType {
 	case LinkEthernet:
 		if len(b) < 14 {
 			return 0, ErrShort
 		}
-		return etherPayload(b, 12)
+		return etherPayload(b, 12, enc)
 	case LinkRaw, LinkRawOld, LinkRawBSD, LinkIPv4, LinkIPv6:
 		return 0, nil
 	case LinkNull, LinkLoop:
@@ -61,7 +67,7 @@ func IPOffset(linkType int, b []byte) (int, error) {
 		if len(b) < 16 {
 			return 0, ErrShort
 		}
-		return etherPayload(b, 14)
+		return etherPayload(b, 14, enc)
 	case LinkSLL2:
 		if len(b) < 20 {
 			return 0, ErrShort
@@ -75,20 +81,79 @@ func IPOffset(linkType int, b []byte) (int, error) {
 	return 0, ErrUnsupportedLink
 }
 
-// etherPayload reads the EtherType at off, skipping up to two VLAN tags.
-func etherPayload(b []byte, off int) (int, error) {
-	for i := 0; i < 3; i++ {
+// etherPayload reads the EtherType at off, stepping over VLAN tags (up to
+// three), LLC/SNAP, provider backbone bridging, an MPLS label stack and a
+// PPPoE session header.
+func etherPayload(b []byte, off int, enc *Encaps) (int, error) {
+	var seen Encaps
+	defer func() {
+		if enc != nil {
+			*enc |= seen
+		}
+	}()
+	for range 6 {
 		if len(b) < off+2 {
 			return 0, ErrShort
 		}
-		switch binary.BigEndian.Uint16(b[off:]) {
+		switch et := binary.BigEndian.Uint16(b[off:]); et {
 		case etherTypeIPv4, etherTypeIPv6:
 			return off + 2, nil
 		case etherTypeVLAN, etherTypeQinQ, etherType9100:
 			off += 4
+		case etherTypePBB: // the I-TAG, then the customer's addresses
+			seen |= EncPBB
+			off += 2 + 4 + 12
+		case etherTypeMPLS, etherTypeMPLSMC:
+			seen |= EncMPLS
+			return mplsPayload(b, off+2, &seen)
+		case etherTypePPPoE: // version/type, code, session, length: then PPP
+			seen |= EncPPPoE
+			if len(b) < off+2+6 {
+				return 0, ErrShort
+			}
+			in, ok := pppPayload(b[off+8:])
+			if !ok {
+				return 0, ErrNotIPLink
+			}
+			return off + 8 + in, nil
 		default:
-			return 0, ErrNotIPLink
+			// An 802.3 length field, then LLC: SNAP carries an EtherType.
+			if et > 1500 || len(b) < off+10 || b[off+2] != 0xaa || b[off+3] != 0xaa || b[off+4] != 0x03 {
+				return 0, ErrNotIPLink
+			}
+			seen |= EncLLC
+			off += 8
 		}
+	}
+	return 0, ErrNotIPLink
+}
+
+// mplsPayload steps over an MPLS label stack starting at off to the IP
+// datagram it carries, guessed from the first nibble as every analyzer does
+// (RFC 4385: 0 begins a pseudowire control word, then an Ethernet frame).
+func mplsPayload(b []byte, off int, seen *Encaps) (int, error) {
+	for range 8 {
+		if len(b) < off+4 {
+			return 0, ErrShort
+		}
+		bottom := b[off+2]&1 != 0
+		off += 4
+		if !bottom {
+			continue
+		}
+		if len(b) < off+1 {
+			return 0, ErrShort
+		}
+		switch b[off] >> 4 {
+		case 4, 6:
+			return off, nil
+		case 0:
+			if len(b) < off+4+14 {
+				return 0, ErrShort
+			}
+			return etherPayload(b, off+4+12, seen)
+		}
+		return 0, ErrNotIPLink
 	}
 	return 0, ErrNotIPLink
 }

@@ -50,10 +50,14 @@ func (z *ZeekWriter) Write(c *analyze.Conn) {
 		ob, rb = strconv.FormatInt(c.OrigBytes, 10), strconv.FormatInt(c.RespBytes, 10)
 	}
 	ts := strconv.FormatFloat(float64(c.Start.UnixNano())/1e9, 'f', 6, 64)
+	tunnel := "-"
+	if c.Tunnel != "" {
+		tunnel = c.Tunnel // Zeek names the tunnel's own connection here; we name its kind
+	}
 	z.row([]string{ts, c.UID, c.OrigAddr[0], c.OrigAddr[1], c.RespAddr[0], c.RespAddr[1], "tcp", "-", dur, ob, rb,
 		c.ConnState, "-", "-", strconv.FormatInt(c.MissedBytes, 10), c.History,
 		strconv.FormatInt(c.OrigPkts, 10), strconv.FormatInt(c.OrigIPBytes, 10),
-		strconv.FormatInt(c.RespPkts, 10), strconv.FormatInt(c.RespIPBytes, 10), "-"})
+		strconv.FormatInt(c.RespPkts, 10), strconv.FormatInt(c.RespIPBytes, 10), tunnel})
 }
 
 // Close writes the trailer and flushes.

@@ -303,8 +303,20 @@ func looksLikeFilter(arg string) bool {
 	return false
 }
 
+// liveFilter keeps TCP and the tunnels analyze looks inside (IP-in-IP,
+// 6in4, GRE, VXLAN, Geneve, GTP-U, Teredo; MPLS, PPPoE, PBB and LLC by
+// EtherType, which does not shift the filter's offsets as "mpls" would).
+const liveFilter = "tcp or ip proto 4 or ip proto 41 or ip proto 47 or ip6 proto 4 or ip6 proto 41 or ip6 proto 47 or " +
+	"udp port 4789 or udp port 6081 or udp port 2152 or udp port 3544 or " +
+	"ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864 or ether proto 0x88e7 or llc"
+
 func analyzeLive(ctx context.Context, a *analyze.Analyzer, iface string, d time.Duration, emit func(*analyze.Conn)) (*analyze.Stats, error) {
-	live, err := capture.OpenLiveWith(iface, "tcp", capture.LiveOptions{BufferSize: 32 << 20})
+	opts := capture.LiveOptions{BufferSize: 32 << 20}
+	live, err := capture.OpenLiveWith(iface, liveFilter, opts)
+	if err != nil {
+		// A link type without Ethernet's fields: TCP and IP tunnels only.
+		live, err = capture.OpenLiveWith(iface, "tcp or ip proto 4 or ip proto 41 or ip proto 47 or udp", opts)
+	}
 	if err != nil {
 		return nil, err
 	}
