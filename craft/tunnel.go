@@ -22,7 +22,7 @@ const (
 	EncGeneve                    // Geneve, UDP port 6081
 	EncGTPU                      // GTP-U, UDP port 2152
 	EncTeredo                    // Teredo, UDP port 3544
-	numEncaps                = iota
+	numEncaps = iota
 )
 
 var encNames = [numEncaps]string{"llc", "pbb", "mpls", "pppoe", "ipip", "gre", "erspan", "vxlan", "geneve", "gtpu", "teredo"}
