@@ -188,6 +188,11 @@ type PacketInfo struct {
 	Seq, Ack uint32      // relative to each direction's base sequence number
 	Flags    craft.Flags // TCP flags
 	Analysis Flag
+	// Both ends' states after the packet, as the rulebook infers them.
+	OrigState, RespState rulebook.State
+	// Violated has bit r set for every rule r (rulebook.RuleID) this
+	// packet broke.
+	Violated uint32
 }
 
 // CutShort is a capture file that ended inside a record, or with a

@@ -156,3 +156,22 @@ func (c *conn) observe(pk *pkt) Flag {
 // tcp_analyze_sequence_number does, check for check and in the same order,
 // so that the counts agree with tshark's. A zero nextseq or maxseqtobeacked
 // means "unknown" there, and so here.
+
+// failureCounts copies every rule's failure count into to.
+func (c *conn) failureCounts(to *[rulebook.NumRules]uint32) {
+	for r := range to {
+		to[r] = c.tr.Verdict(rulebook.RuleID(r)).Failures
+	}
+}
+
+// violatedSince returns the rules (one bit each) whose failure count grew
+// since failureCounts wrote before.
+func (c *conn) violatedSince(before *[rulebook.NumRules]uint32) uint32 {
+	var v uint32
+	for r := range before {
+		if c.tr.Verdict(rulebook.RuleID(r)).Failures != before[r] {
+			v |= 1 << r
+		}
+	}
+	return v
+}

@@ -36,8 +36,11 @@ type worker struct {
 	order     int // connections started, for Stream
 	now       int64
 	cache     [64]*conn
-	free      []*conn // finished connections, reused: a conn is large
-	slab      []conn  // connections not yet handed out
+	// failCounts holds each rule's failures before the packet, for
+	// PacketInfo.Violated.
+	failCounts [rulebook.NumRules]uint32
+	free       []*conn // finished connections, reused: a conn is large
+	slab       []conn  // connections not yet handed out
 	// timedQ lists the connections whose removal timers run, for the
 	// sweep.
 	timedQ []timedConn
@@ -201,6 +204,9 @@ func (w *worker) packetIn(num, ts int64, ip []byte, enc craft.Encaps) {
 	c.enc |= enc
 	*slot = c
 	timed := c.z.removeAt != 0 || c.z.attemptAt != 0
+	if w.cfg.OnPacket != nil {
+		c.failureCounts(&w.failCounts)
+	}
 	f := c.observe(&pk)
 	if !timed && (c.z.removeAt != 0 || c.z.attemptAt != 0) {
 		w.timedQ = append(w.timedQ, timedConn{c, c.gen})
@@ -210,7 +216,9 @@ func (w *worker) packetIn(num, ts int64, ip []byte, enc craft.Encaps) {
 		c.counts.add(FlagPortReuse)
 	}
 	if w.cfg.OnPacket != nil {
-		w.info = PacketInfo{File: w.file, Frame: num, Conn: c.uidNow(), Flags: p.TCP.Flags, Analysis: f, Orig: src == c.orig}
+		w.info = PacketInfo{File: w.file, Frame: num, Conn: c.uidNow(), Flags: p.TCP.Flags, Analysis: f, Orig: src == c.orig,
+			OrigState: c.tr.Side[rulebook.Client].State, RespState: c.tr.Side[rulebook.Server].State}
+		w.info.Violated = c.violatedSince(&w.failCounts)
 		d := 0
 		if !w.info.Orig {
 			d = 1

@@ -82,3 +82,83 @@ func (w *Writer) Close() error {
 
 // Abort discards the file.
 func (w *Writer) Abort() { w.f.Abort() }
+
+// NgWriter writes frames to a pcapng file, each with an optional comment
+// (opt_comment, Wireshark's frame.comment), one interface per link type.
+// Like Writer it is atomic for regular files.
+type NgWriter struct {
+	f    *atomicfile.File
+	w    *pcapgo.NgWriter
+	intf map[int]int // link type -> interface id
+	path string
+}
+
+// CreateNgFile starts a pcapng file at path.
+func CreateNgFile(path string) (*NgWriter, error) {
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("write capture: %w", err)
+	}
+	return &NgWriter{f: f, intf: map[int]int{}, path: path}, nil
+}
+
+func (w *NgWriter) iface(link int) (int, error) {
+	if id, ok := w.intf[link]; ok {
+		return id, nil
+	}
+	in := pcapgo.DefaultNgInterface
+	in.Name, in.LinkType = fmt.Sprintf("link%d", link), layers.LinkType(link)
+	var id int
+	var err error
+	if w.w == nil {
+		opts := pcapgo.DefaultNgWriterOptions
+		opts.SectionInfo.Application = "tcpprobe"
+		w.w, err = pcapgo.NewNgWriterInterface(w.f, in, opts)
+	} else {
+		id, err = w.w.AddInterface(in)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write capture: %w", err)
+	}
+	w.intf[link] = id
+	return id, nil
+}
+
+// Write appends one frame with comment (none when empty).
+func (w *NgWriter) Write(fr Frame, comment string) error {
+	id, err := w.iface(fr.LinkType)
+	if err != nil {
+		return err
+	}
+	ci := gopacket.CaptureInfo{Timestamp: fr.Time, CaptureLength: len(fr.Data), Length: max(fr.Length, len(fr.Data)), InterfaceIndex: id}
+	var opts pcapgo.NgPacketOptions
+	if comment != "" {
+		opts.Comments = []string{comment}
+	}
+	if err := w.w.WritePacketWithOptions(ci, fr.Data, opts); err != nil {
+		return fmt.Errorf("write capture: %w", err)
+	}
+	return nil
+}
+
+// Close flushes the file and moves it into place. A file without frames
+// still has its section header and an Ethernet interface.
+func (w *NgWriter) Close() error {
+	if w.w == nil {
+		if _, err := w.iface(int(layers.LinkTypeEthernet)); err != nil {
+			w.f.Abort()
+			return err
+		}
+	}
+	if err := w.w.Flush(); err != nil {
+		w.f.Abort()
+		return fmt.Errorf("write capture %s: %w", w.path, err)
+	}
+	if err := w.f.Commit(); err != nil {
+		return fmt.Errorf("write capture: %w", err)
+	}
+	return nil
+}
+
+// Abort removes what was written (a regular file never appears).
+func (w *NgWriter) Abort() { w.f.Abort() }

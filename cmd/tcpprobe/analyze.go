@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ completeness bits.`, stdout)
 	noSum := fs.BoolP("ignore-checksums", "C", false, "analyze segments with bad checksums like others (captures taken with checksum offload), as zeek -C")
 	merge := fs.Bool("merge", false, "read several files as one capture, merged by timestamp (as mergecap); default: each file is its own capture")
 	failOn := fs.String("fail-on", "violation", "exit 1 when: violation (a connection broke a rule) or never")
+	writeNg := fs.String("write-pcapng", "", "also write the capture to this pcapng file with tcpprobe's verdict on every TCP packet as its comment (Wireshark: frame.comment)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -95,6 +97,17 @@ completeness bits.`, stdout)
 	default:
 		return usageErr("--fail-on %q: want violation or never", *failOn)
 	}
+	if *writeNg != "" {
+		switch {
+		case *iface != "":
+			return usageErr("--write-pcapng annotates capture files, not a live capture (save it with dumpcap or tcpdump -w first)")
+		case *merge:
+			return usageErr("--write-pcapng writes the files one after the other: it does not go with --merge")
+		case slices.Contains(fs.Args(), "-"):
+			return usageErr("--write-pcapng reads the capture twice: name a file, not standard input")
+		}
+		*workers = 1 // packets are reported in frame order
+	}
 	cfg := analyze.Config{Workers: *workers, MaxFlows: *maxFlows, IdleTimeout: *idle, Stream: *stream, IgnoreChecksums: *noSum, Merge: *merge}
 	if *filter != "" {
 		f, err := capture.CompileFilter(*filter)
@@ -121,6 +134,15 @@ completeness bits.`, stdout)
 		inputSize += fi.Size()
 	}
 
+	var ann *annotator
+	if *writeNg != "" {
+		var err error
+		if ann, err = newAnnotator(*writeNg, fs.Args()); err != nil {
+			return usageErr("--write-pcapng: %v", err)
+		}
+		defer ann.abort() // after finish, nothing is left to remove
+		cfg.OnPacket = ann.packet
+	}
 	var dst io.Writer = stdout
 	var atomicOut *atomicfile.File
 	if *out != "" {
@@ -147,7 +169,11 @@ completeness bits.`, stdout)
 		// One worker: packets are reported in frame order.
 		cfg.Workers = 1
 		files := fs.Args()
+		annotate := cfg.OnPacket
 		cfg.OnPacket = func(p *analyze.PacketInfo) {
+			if annotate != nil {
+				annotate(p)
+			}
 			file := ""
 			if p.File < len(files) {
 				file = files[p.File]
@@ -222,6 +248,11 @@ completeness bits.`, stdout)
 		return withCode(exitUsage, err)
 	}
 	elapsed := time.Since(started)
+	if ann != nil {
+		if err := ann.finish(); err != nil {
+			return err
+		}
+	}
 	switch *format {
 	case "zeek":
 		if zw == nil {

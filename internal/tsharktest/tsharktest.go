@@ -131,3 +131,25 @@ func Analysis(t testing.TB, file string) map[int64][]string {
 	}
 	return res
 }
+
+// Comments returns every frame's packet comment (frame.comment), by frame
+// number, as tshark reads them from a pcapng file; frames without one are
+// absent.
+func Comments(t testing.TB, file string) map[int64]string {
+	t.Helper()
+	cmd := exec.Command(Need(t), "-n", "-r", file, "-T", "fields", "-E", "separator=|", "-e", "frame.number", "-e", "frame.comment")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", file, err)
+	}
+	res := map[int64]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		num, comment, _ := strings.Cut(line, "|")
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err == nil && comment != "" {
+			res[n] = comment
+		}
+	}
+	return res
+}
