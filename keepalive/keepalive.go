@@ -63,7 +63,10 @@ type Result struct {
 	Count      int     `json:"count,omitempty"` // unanswered probes before giving up
 	RSTAfter   bool    `json:"rst_after,omitempty"`
 	GaveUp     bool    `json:"gave_up,omitempty"`
-	StillUp    bool    `json:"still_up,omitempty"` // answering mode: connection alive at the end
+	// SilentGiveUp: the peer closed without a RST of its own (found by a
+	// probe of ours that it answered with one).
+	SilentGiveUp bool `json:"silent_give_up,omitempty"`
+	StillUp      bool `json:"still_up,omitempty"` // answering mode: connection alive at the end
 	// NoPeerProbe says observe mode saw no keepalive probe at all.
 	NoPeerProbe bool `json:"no_peer_probe,omitempty"`
 	// Idle search.
@@ -270,6 +273,21 @@ func observe(ctx context.Context, cfg Config, res *Result, e *endpoint.Conn) err
 		res.NoPeerProbe = true
 		res.Note = fmt.Sprintf("no keepalive probe from the peer within %v (--max-wait): its keepalive is off or its idle time longer", cfg.MaxWait)
 		e.Close(ctx, cfg.Target.Close)
+	case cfg.Silent && !res.GaveUp && len(res.Peer) > 0:
+		// No RST by now: has the peer closed silently (as RFC 9293 3.10.8
+		// closes on a timeout, and gVisor's netstack does)? A probe of our
+		// own tells: a closed connection answers it with a RST.
+		if _, err := e.SendKeepAlive(ctx, false, cfg.Timeout); err != nil {
+			return err
+		}
+		if e.State == rulebook.Closed {
+			res.GaveUp, res.SilentGiveUp = true, true
+			e.Tracker.KeepAliveClosedSilently(rulebook.Server, 0)
+			res.Note = "the peer gave up without a RST: it answered our probe after its last one with a RST"
+			break
+		}
+		res.Note = fmt.Sprintf("the peer had not given up after %v (--max-wait)", cfg.MaxWait)
+		e.Tracker.KeepAliveGaveUp(rulebook.Server, 0)
 	case cfg.Silent && !res.GaveUp:
 		res.Note = fmt.Sprintf("the peer had not given up after %v (--max-wait)", cfg.MaxWait)
 		e.Tracker.KeepAliveGaveUp(rulebook.Server, 0)

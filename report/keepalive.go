@@ -34,8 +34,12 @@ func Keepalive(w io.Writer, r *keepalive.Result, st Style) {
 			r.IdleMs, r.IntervalMs, keepalive.LinuxIdle, keepalive.LinuxInterval)
 	}
 	if r.Mode == "observe-silent" && !r.NoPeerProbe {
-		fmt.Fprintf(w, "  measured             idle %.0f ms, interval %.0f ms, probes %d, RST after giving up: %v   (Linux defaults: idle %v, interval %v, %d probes)\n",
-			r.IdleMs, r.IntervalMs, r.Count, r.RSTAfter, keepalive.LinuxIdle, keepalive.LinuxInterval, keepalive.LinuxProbes)
+		rst := fmt.Sprint(r.RSTAfter)
+		if r.SilentGiveUp {
+			rst = "false (closed silently)"
+		}
+		fmt.Fprintf(w, "  measured             idle %.0f ms, interval %.0f ms, probes %d, RST after giving up: %s   (Linux defaults: idle %v, interval %v, %d probes)\n",
+			r.IdleMs, r.IntervalMs, r.Count, rst, keepalive.LinuxIdle, keepalive.LinuxInterval, keepalive.LinuxProbes)
 	}
 	for _, t := range r.Trials {
 		fmt.Fprintf(w, "  trial idle %.0f ms: answered=%v\n", t.IdleMs, t.Answered)

@@ -37,6 +37,18 @@ func (t *Tracker) KeepAliveGaveUp(r Role, num int) {
 	}
 }
 
+// KeepAliveClosedSilently records that the prober r gave the connection up
+// without a RST of its own: it answered a later segment with one, as a
+// closed connection does (RFC 9293 3.10.8 closes on a timeout without a
+// RST). The keepalive-rst rule holds; its evidence is the segment num, or
+// the last segment seen when num is 0.
+func (t *Tracker) KeepAliveClosedSilently(r Role, num int) {
+	if num == 0 {
+		num = t.n
+	}
+	t.v[RuleKeepAliveRST].pass(num)
+}
+
 // UnansweredProbes returns how many keepalive probes from r are unanswered
 // in a row.
 func (t *Tracker) UnansweredProbes(r Role) int {

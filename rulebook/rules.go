@@ -59,7 +59,7 @@ var Rules = [NumRules]Rule{
 	RuleKeepAliveSeq:     {"keepalive-seq", "a keepalive probe carries seq = SND.NXT-1 with 0 or 1 byte", "RFC 9293 3.8.4, RFC 1122 4.2.3.6"},
 	RuleKeepAliveACK:     {"keepalive-ack", "a keepalive probe is answered by an ACK with ack = SND.NXT", "RFC 9293 3.8.4, 3.10.7.4"},
 	RuleKeepAliveIdle:    {"keepalive-idle", "keepalive probes are sent only after an idle period", "RFC 1122 4.2.3.6"},
-	RuleKeepAliveRST:     {"keepalive-rst", "after the last unanswered keepalive probe the prober gives up with a RST", "Linux tcp_keepalive_probes; RFC 1122 4.2.3.6"},
+	RuleKeepAliveRST:     {"keepalive-rst", "after its last unanswered keepalive probe the prober gives the connection up: with a RST (Linux), or silently and then answers the next segment with one", "RFC 1122 4.2.3.6; RFC 9293 3.10.8, 3.10.7.1"},
 }
 
 // RuleResult is a rule's outcome for one connection.

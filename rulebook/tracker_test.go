@@ -323,6 +323,24 @@ func TestKeepAlive(t *testing.T) {
 	c.s(craft.RST|craft.ACK, 0)
 	c.want(map[RuleID]RuleResult{RuleKeepAliveSeq: Pass, RuleKeepAliveIdle: Pass, RuleKeepAliveRST: Pass})
 
+	// Unanswered probes and no RST: still up after the wait fails the rule;
+	// a silent close (RFC 9293 3.10.8) found by a later segment holds it.
+	for _, silently := range []bool{false, true} {
+		c = newConv(t, 1000, 5000)
+		c.handshake()
+		for i := 0; i < 3; i++ {
+			c.s(craft.ACK, 0, seqIs(c.nxt[Server]-1), after(2*time.Second))
+		}
+		want := Fail
+		if silently {
+			c.tr.KeepAliveClosedSilently(Server, 0)
+			want = Pass
+		} else {
+			c.tr.KeepAliveGaveUp(Server, 0)
+		}
+		c.want(map[RuleID]RuleResult{RuleKeepAliveRST: want})
+	}
+
 	// Answered probes.
 	c = newConv(t, 1000, 5000)
 	c.handshake()
