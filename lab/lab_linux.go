@@ -48,7 +48,16 @@ type Config struct {
 	KeepInterval  time.Duration // TCP_KEEPINTVL; default 1s (whole seconds)
 	KeepCount     int           // TCP_KEEPCNT; default 3
 	FinTimeout    time.Duration // net.ipv4.tcp_fin_timeout; default 5s
+	// Stack is the target's TCP/IP stack: StackLinux (the namespace's
+	// kernel) or StackGVisor (gVisor's netstack in tcpprobe-netstack).
+	Stack string
 }
+
+// The target's TCP/IP stacks.
+const (
+	StackLinux  = "linux"
+	StackGVisor = "gvisor"
+)
 
 func (c *Config) defaults() error {
 	if c.Name == "" {
@@ -59,6 +68,13 @@ func (c *Config) defaults() error {
 	}
 	if c.Subnet < 0 || c.Subnet > 255 {
 		return fmt.Errorf("lab subnet %d: want 0..255", c.Subnet)
+	}
+	switch c.Stack {
+	case "":
+		c.Stack = StackLinux
+	case StackLinux, StackGVisor:
+	default:
+		return fmt.Errorf("lab stack %q: want %s or %s", c.Stack, StackLinux, StackGVisor)
 	}
 	if c.SynAckRetries == 0 {
 		c.SynAckRetries = 2
@@ -175,6 +191,15 @@ func (l *Lab) up() error {
 		{"ip", "link", "set", "eth0", "up"},
 		{"ethtool", "-K", "eth0", "tx", "off"},
 	}
+	if l.Stack == StackGVisor {
+		// netstack owns the addresses: the kernel keeps none, not even
+		// IPv6's link-local one, so it answers nothing.
+		nsSteps = [][]string{
+			{"sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"},
+			{"ip", "link", "set", "eth0", "up"},
+			{"ethtool", "-K", "eth0", "tx", "off"},
+		}
+	}
 	for _, s := range nsSteps {
 		if err := ns.Run(s...); err != nil {
 			return fmt.Errorf("lab %s: %w", l.Name, err)
@@ -200,6 +225,18 @@ func (l *Lab) up() error {
 	}
 }
 `, PortDropped, PortRejected)
+	if l.Stack == StackGVisor {
+		// netstack reads the interface's packet sockets, which see what
+		// passed the netdev ingress hook: the dropped port is dropped
+		// there. Ingress cannot reject, so port 3 gets netstack's RST.
+		rules = fmt.Sprintf(`table netdev tplab {
+	chain in {
+		type filter hook ingress device eth0 priority 0; policy accept;
+		tcp dport %d drop
+	}
+}
+`, PortDropped)
+	}
 	cmd := ns.Command("nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -288,8 +325,12 @@ func (l *Lab) Problems() []string {
 		out = append(out, "target interface eth0 is down")
 	}
 	for _, a := range []netip.Addr{l.Target4, l.Target6} {
-		if !strings.Contains(target, a.String()+"/") {
+		held := strings.Contains(target, a.String()+"/")
+		switch {
+		case l.Stack == StackLinux && !held:
 			out = append(out, fmt.Sprintf("target address %v is missing", a))
+		case l.Stack == StackGVisor && held:
+			out = append(out, fmt.Sprintf("the target's kernel holds %v (a Linux lab, not gVisor's)", a))
 		}
 	}
 	return out

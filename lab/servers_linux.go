@@ -33,6 +33,18 @@ type ServerInfo struct {
 // Catalog lists the lab's ports and what answers on each.
 func Catalog(cfg Config) []ServerInfo {
 	_ = cfg.defaults()
+	if cfg.Stack == StackGVisor {
+		return []ServerInfo{
+			{PortEcho, "echo", "echoes data; closes after the client closes"},
+			{PortDiscard, "discard", "reads and discards"},
+			{PortCloseFirst, "close-first", "sends a greeting line, then closes first (client sees FIN first)"},
+			{PortHalfClose, "half-close", fmt.Sprintf("after the client's FIN sends %d more lines, then closes", HalfCloseLines)},
+			{PortKeepalive, "keepalive", fmt.Sprintf("reads; netstack keepalive idle %v, interval %v, %d probes", cfg.KeepIdle, cfg.KeepInterval, cfg.KeepCount)},
+			{PortClosed, "closed", "nothing listens: RST"},
+			{PortDropped, "dropped", "an nftables netdev ingress rule drops every segment: no answer"},
+			{PortRejected, "rejected", "not available with gvisor (ingress rules cannot reject): netstack answers RST"},
+		}
+	}
 	return []ServerInfo{
 		{PortEcho, "echo", "echoes data; closes after the client closes"},
 		{PortDiscard, "discard", "reads and discards"},
@@ -46,38 +58,54 @@ func Catalog(cfg Config) []ServerInfo {
 }
 
 // StartServers opens the listeners inside the namespace and serves until
-// ctx ends or Close.
+// ctx ends or Close: the peers are the namespace's Linux TCP stack.
 func (l *Lab) StartServers(ctx context.Context) (*Servers, error) {
+	s, err := ServeOn(ctx, l.Config, func(port int) ([]net.Listener, error) {
+		var ln net.Listener
+		err := l.NS.Do(func() (err error) {
+			// KeepAlive -1: accepted sockets get no keepalive of Go's own, so
+			// the lab's timers are the only ones on the wire.
+			lc := net.ListenConfig{KeepAlive: -1}
+			ln, err = lc.Listen(ctx, "tcp", fmt.Sprintf(":%d", port))
+			return err
+		})
+		return []net.Listener{ln}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: start servers: %w", l.Name, err)
+	}
+	return s, nil
+}
+
+// ServeOn serves the lab's ports (echo, discard, close-first, half-close,
+// keepalive) on the listeners that listen opens for each, until ctx ends
+// or Close. A listener whose connections are not *net.TCPConn must give the
+// keepalive port's connections the lab's keepalive timers itself (as
+// tcpprobe-netstack does for netstack's).
+func ServeOn(ctx context.Context, cfg Config, listen func(port int) ([]net.Listener, error)) (*Servers, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Servers{conns: map[net.Conn]struct{}{}, cancel: cancel}
-	handlers := map[int]func(*net.TCPConn){
+	handlers := map[int]func(net.Conn){
 		PortEcho:       echo,
 		PortDiscard:    discard,
 		PortCloseFirst: closeFirst,
 		PortHalfClose:  halfClose,
-		PortKeepalive:  l.keepalive,
+		PortKeepalive:  func(c net.Conn) { keepalive(c, cfg) },
 	}
-	err := l.NS.Do(func() error {
-		// KeepAlive -1: accepted sockets get no keepalive of Go's own, so the
-		// lab's timers are the only ones on the wire.
-		lc := net.ListenConfig{KeepAlive: -1}
-		for port := range handlers {
-			ln, err := lc.Listen(ctx, "tcp", fmt.Sprintf(":%d", port))
-			if err != nil {
-				return err
-			}
-			s.listeners = append(s.listeners, ln)
+	for port, h := range handlers {
+		lns, err := listen(port)
+		if err != nil {
+			s.Close()
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("lab %s: start servers: %w", l.Name, err)
-	}
-	for _, ln := range s.listeners {
-		h := handlers[ln.Addr().(*net.TCPAddr).Port]
-		s.wg.Add(1)
-		go s.serve(ln, h)
+		for _, ln := range lns {
+			s.listeners = append(s.listeners, ln)
+			s.wg.Add(1)
+			go s.serve(ln, h)
+		}
 	}
 	go func() {
 		<-ctx.Done()
@@ -86,7 +114,7 @@ func (l *Lab) StartServers(ctx context.Context) (*Servers, error) {
 	return s, nil
 }
 
-func (s *Servers) serve(ln net.Listener, h func(*net.TCPConn)) {
+func (s *Servers) serve(ln net.Listener, h func(net.Conn)) {
 	defer s.wg.Done()
 	for {
 		c, err := ln.Accept()
@@ -104,7 +132,7 @@ func (s *Servers) serve(ln net.Listener, h func(*net.TCPConn)) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			h(c.(*net.TCPConn))
+			h(c)
 			c.Close()
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -132,23 +160,23 @@ func (s *Servers) Close() {
 // cannot hold a server goroutine forever.
 const connLifetime = 10 * time.Minute
 
-func echo(c *net.TCPConn) {
+func echo(c net.Conn) {
 	c.SetDeadline(time.Now().Add(connLifetime))
 	io.Copy(c, c)
 }
 
-func discard(c *net.TCPConn) {
+func discard(c net.Conn) {
 	c.SetDeadline(time.Now().Add(connLifetime))
 	io.Copy(io.Discard, c)
 }
 
-func closeFirst(c *net.TCPConn) {
+func closeFirst(c net.Conn) {
 	c.SetDeadline(time.Now().Add(connLifetime))
 	io.WriteString(c, Greeting)
 	// Close with nothing unread, so the kernel sends FIN, not RST.
 }
 
-func halfClose(c *net.TCPConn) {
+func halfClose(c net.Conn) {
 	c.SetDeadline(time.Now().Add(connLifetime))
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		return
@@ -161,12 +189,14 @@ func halfClose(c *net.TCPConn) {
 	}
 }
 
-func (l *Lab) keepalive(c *net.TCPConn) {
+func keepalive(c net.Conn, cfg Config) {
 	c.SetDeadline(time.Now().Add(connLifetime))
-	if err := c.SetKeepAliveConfig(net.KeepAliveConfig{
-		Enable: true, Idle: l.KeepIdle, Interval: l.KeepInterval, Count: l.KeepCount,
-	}); err != nil {
-		return
+	if tc, ok := c.(*net.TCPConn); ok {
+		if err := tc.SetKeepAliveConfig(net.KeepAliveConfig{
+			Enable: true, Idle: cfg.KeepIdle, Interval: cfg.KeepInterval, Count: cfg.KeepCount,
+		}); err != nil {
+			return
+		}
 	}
 	_, err := io.Copy(io.Discard, c)
 	if errors.Is(err, io.EOF) {

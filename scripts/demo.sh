@@ -10,9 +10,11 @@ export PATH=$PATH:/usr/local/go/bin
 # Safety net: probes may only leave through loopback or lab interfaces.
 export TCPPROBE_LAB_ONLY=1
 go build -buildvcs=auto -o bin/tcpprobe ./cmd/tcpprobe
+# The lab's second TCP stack (gVisor's netstack), found beside tcpprobe.
+go build -buildvcs=auto -o bin/tcpprobe-netstack ./cmd/tcpprobe-netstack
 tp=bin/tcpprobe
 demo_pcap=$(mktemp -t tcpprobe-demo.XXXXXX.pcap)
-trap '$tp lab down --name demo --subnet 100 >/dev/null 2>&1 || true; rm -f "$demo_pcap"' EXIT
+trap '$tp lab down --name demo --subnet 100 >/dev/null 2>&1 || true; $tp lab down --name demogv --subnet 101 >/dev/null 2>&1 || true; rm -f "$demo_pcap"' EXIT
 echo "# the lab: a target host in a network namespace, with real servers"
 $tp lab up --name demo --subnet 100
 # run WHAT ARGS...: one line saying what the step shows, then the command.
@@ -30,3 +32,8 @@ run "the target's own keepalive while we stay silent like a crashed client" keep
 run "a half-close recorded to pcap" handshake --write "$demo_pcap" --send bye --time-wait 200ms 198.18.100.2:19
 run "the same capture read back and judged by the same rulebook" analyze --stream 1 "$demo_pcap"
 run "a port scan with nmap's states and reasons" scan -p 1-100,7200 198.18.100.2
+echo
+echo "# a second TCP stack: the same lab served by gVisor's netstack instead of Linux"
+$tp lab up --name demogv --subnet 101 --stack gvisor >/dev/null
+run "the same connection against netstack: other options, other windows, the same rules" handshake --data hello --time-wait 500ms 198.18.101.2:7
+run "netstack's keepalive gives up silently: our next segment meets a RST" keepalive --observe --silent --max-wait 8s 198.18.101.2:7200

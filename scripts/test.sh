@@ -24,7 +24,7 @@ logs=$(mktemp -d -t tcpprobe-test.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 before_ns=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
 before_tables=$(nft list tables 2>/dev/null | grep -i tcpprobe | sort || true)
-before_procs=$(pgrep -f 'lab serve --name' | sort || true)
+before_procs=$(pgrep -f 'lab serve --name|tcpprobe-netstack --iface' | sort || true)
 
 echo "== go test"
 go test -count=1 -timeout 20m ./... 2>&1 | tee "$logs/test.log"
@@ -56,7 +56,7 @@ done
 echo "== leftovers"
 left=$(comm -13 <(echo "$before_ns") <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | tr '\n' ' ')
 tables=$(comm -13 <(echo "$before_tables") <(nft list tables 2>/dev/null | grep -i tcpprobe | sort || true) | tr '\n' ' ')
-procs=$(comm -13 <(echo "$before_procs") <(pgrep -f 'lab serve --name' | sort || true) | tr '\n' ' ')
+procs=$(comm -13 <(echo "$before_procs") <(pgrep -f 'lab serve --name|tcpprobe-netstack --iface' | sort || true) | tr '\n' ' ')
 if [ -n "${left// /}${tables// /}${procs// /}" ]; then
   echo "tests left behind: $left $tables $procs" >&2
   exit 1

@@ -56,7 +56,15 @@ func failedRules(res handshake.Result) []string {
 // IPv6: data in the third segment, an active close, TIME_WAIT.
 func TestHandshakeEcho(t *testing.T) {
 	t.Parallel()
-	l := labtest.ForTest(t, lab.Config{Name: "hsecho", Subnet: 20})
+	for _, st := range labStacks(20) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			handshakeEcho(t, labtest.ForTest(t, lab.Config{Name: "hsecho" + st.suffix, Subnet: st.subnet, Stack: st.stack}))
+		})
+	}
+}
+
+func handshakeEcho(t *testing.T, l *lab.Lab) {
 	for _, a := range []netip.Addr{l.Target4, l.Target6} {
 		pcap := filepath.Join(t.TempDir(), "hs.pcap")
 		res := hsJSON(t, exitOK, "--data", "hello", "--send", "again", "--time-wait", "300ms", "--write", pcap, target(a, lab.PortEcho))
@@ -114,7 +122,15 @@ func tsharkSynToSynAck(t *testing.T, pcap string) float64 {
 
 func TestHandshakeCloses(t *testing.T) {
 	t.Parallel()
-	l := labtest.ForTest(t, lab.Config{Name: "hsclose", Subnet: 21})
+	for _, st := range labStacks(21) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			handshakeCloses(t, labtest.ForTest(t, lab.Config{Name: "hsclose" + st.suffix, Subnet: st.subnet, Stack: st.stack}))
+		})
+	}
+}
+
+func handshakeCloses(t *testing.T, l *lab.Lab) {
 	// The server closes first: CLOSE_WAIT, LAST_ACK.
 	res := hsJSON(t, exitOK, "--close", "passive", target(l.Target4, lab.PortCloseFirst))
 	if res.Close == nil || !res.Close.PeerClosedFirst || res.CloseBy != "peer" || res.ReceivedText != strings.TrimSuffix(lab.Greeting, "\r\n")+"\n" || res.OurState != rulebook.Closed {

@@ -39,6 +39,7 @@ func labFlags(fs *pflag.FlagSet) *lab.Config {
 	fs.DurationVar(&c.KeepInterval, "keep-interval", time.Second, "keepalive server's interval between probes")
 	fs.IntVar(&c.KeepCount, "keep-count", 3, "keepalive server's unanswered probes before it resets")
 	fs.DurationVar(&c.FinTimeout, "fin-timeout", 5*time.Second, "target's net.ipv4.tcp_fin_timeout")
+	fs.StringVar(&c.Stack, "stack", lab.StackLinux, "the target's TCP/IP stack: linux (the namespace's kernel) or gvisor (gVisor's netstack, run by tcpprobe-netstack)")
 	return c
 }
 
@@ -97,6 +98,11 @@ func labUp(ctx context.Context, cfg lab.Config, stdout io.Writer) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	if cfg.Stack == lab.StackGVisor {
+		if _, err := lab.NetstackBinary(); err != nil {
+			return err
+		}
+	}
 	if os.Geteuid() != 0 {
 		return withCode(exitPrivilege, errors.New("lab up needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN to create namespaces and interfaces)"))
 	}
@@ -151,7 +157,7 @@ func startServer(cfg lab.Config) error {
 	cmd := exec.Command(self, "lab", "serve", "--name", cfg.Name, "--subnet", strconv.Itoa(cfg.Subnet),
 		"--synack-retries", strconv.Itoa(cfg.SynAckRetries), "--keep-idle", cfg.KeepIdle.String(),
 		"--keep-interval", cfg.KeepInterval.String(), "--keep-count", strconv.Itoa(cfg.KeepCount),
-		"--fin-timeout", cfg.FinTimeout.String())
+		"--fin-timeout", cfg.FinTimeout.String(), "--stack", cfg.Stack)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -207,14 +213,21 @@ func labStatus(cfg lab.Config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "lab %s: not up (tcpprobe lab up --name %s)\n", cfg.Name, cfg.Name)
 		return withCode(exitNoAnswer, errors.New(""))
 	}
+	// The lab as it is: its stack is the one it was brought up with.
+	cfg.Stack = l.RunningStack()
+	l.Stack = cfg.Stack
 	state := "servers running"
 	problems := l.Problems()
 	if serverPid(cfg.Name) == 0 {
 		state = "servers NOT running"
 		problems = append(problems, "servers not running")
 	}
-	fmt.Fprintf(stdout, "namespace %s, %s\nhost side %s: %v %v\ntarget:          %v %v\n",
-		l.NS.Name, state, l.HostIface, l.Host4, l.Host6, l.Target4, l.Target6)
+	stack := "Linux"
+	if cfg.Stack == lab.StackGVisor {
+		stack = "gVisor netstack"
+	}
+	fmt.Fprintf(stdout, "namespace %s, %s\nhost side %s: %v %v\ntarget:          %v %v (%s)\n",
+		l.NS.Name, state, l.HostIface, l.Host4, l.Host6, l.Target4, l.Target6, stack)
 	for _, s := range lab.Catalog(cfg) {
 		fmt.Fprintf(stdout, "  port %-5d %-12s %s\n", s.Port, s.Name, s.Behavior)
 	}
@@ -235,11 +248,19 @@ func labServe(ctx context.Context, cfg lab.Config) error {
 	if !l.Exists() {
 		return fmt.Errorf("lab %s does not exist", cfg.Name)
 	}
-	srv, err := l.StartServers(ctx)
-	if err != nil {
-		return err
+	if l.Stack == lab.StackGVisor {
+		stop, err := l.StartNetstack(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	} else {
+		srv, err := l.StartServers(ctx)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
 	}
-	defer srv.Close()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/tcpprobe/tcpprobe/lab"
 	"io"
 	"net"
 	"os"
@@ -27,14 +28,33 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "tcpprobe")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	// The lab's second stack, beside the binary as scripts/demo.sh puts
+	// it; labtest (in this process) finds it through TCPPROBE_NETSTACK.
+	netstack := filepath.Join(dir, "tcpprobe-netstack")
+	os.Setenv("TCPPROBE_NETSTACK", netstack)
+	for _, b := range [][2]string{{bin, "."}, {netstack, "../tcpprobe-netstack"}} {
+		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+			os.Stderr.Write(out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// labStack is one of the lab's TCP stacks for a table-driven live test.
+type labStack struct {
+	stack  string
+	suffix string // for the lab's name
+	subnet int
+}
+
+// labStacks lists the stacks a live test runs against: the Linux kernel on
+// subnet, gVisor's netstack on subnet+100, each its own lab, in parallel.
+func labStacks(subnet int) []labStack {
+	return []labStack{{lab.StackLinux, "", subnet}, {lab.StackGVisor, "g", subnet + 100}}
 }
 
 type result struct {

@@ -88,4 +88,14 @@ func TestDependencyRules(t *testing.T) {
 	if has(all["cmd/tcpprobe"], "testing") {
 		t.Error("the tcpprobe binary links the testing package (test helpers belong in *test packages)")
 	}
+	// gVisor's netstack lives in its own command only: tcpprobe does not
+	// carry it.
+	for pkg, ds := range all {
+		if pkg != "cmd/tcpprobe-netstack" && has(ds, "gvisor.dev/gvisor/pkg/tcpip") {
+			t.Errorf("%s depends on gVisor's netstack: only cmd/tcpprobe-netstack may", pkg)
+		}
+	}
+	if !has(all["cmd/tcpprobe-netstack"], "gvisor.dev/gvisor/pkg/tcpip") {
+		t.Error("cmd/tcpprobe-netstack does not use netstack: the check above tests nothing")
+	}
 }

@@ -20,7 +20,8 @@ import (
 )
 
 // ForTest brings a lab up with its servers for one test and tears it down
-// with t.Cleanup, whatever the test's outcome. Tests that run in parallel
+// with t.Cleanup, whatever the test's outcome. With cfg.Stack gvisor the
+// servers are tcpprobe-netstack's (lab.NetstackBinary finds it). Tests that run in parallel
 // give distinct names and subnets. It skips the test when not root.
 func ForTest(t testing.TB, cfg lab.Config) *lab.Lab {
 	t.Helper()
@@ -36,6 +37,14 @@ func ForTest(t testing.TB, cfg lab.Config) *lab.Lab {
 			t.Errorf("lab down: %v", err)
 		}
 	})
+	if l.Stack == lab.StackGVisor {
+		stop, err := l.StartNetstack(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		return l
+	}
 	srv, err := l.StartServers(context.Background())
 	if err != nil {
 		t.Fatal(err)
