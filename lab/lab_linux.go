@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +53,20 @@ type Config struct {
 	// Stack is the target's TCP/IP stack: StackLinux (the namespace's
 	// kernel) or StackGVisor (gVisor's netstack in tcpprobe-netstack).
 	Stack string
+	// Profiles change the Linux target's TCP as named in Profiles (its
+	// sysctls), e.g. "no-timestamps".
+	Profiles []string
+}
+
+// Profiles are the Linux target's variants: each sets sysctls that change
+// what the rulebook sees on the wire.
+var Profiles = map[string][2]string{
+	"no-timestamps": {"net.ipv4.tcp_timestamps", "0"},     // no TS option (RFC 7323)
+	"no-sack":       {"net.ipv4.tcp_sack", "0"},           // no SACK-permitted (RFC 2018)
+	"no-wscale":     {"net.ipv4.tcp_window_scaling", "0"}, // no window scale (RFC 7323)
+	"syncookies":    {"net.ipv4.tcp_syncookies", "2"},     // every SYN-ACK a cookie (RFC 4987 3.6)
+	"ecn":           {"net.ipv4.tcp_ecn", "1"},            // ECN asked for and accepted (RFC 3168)
+	"rfc1337":       {"net.ipv4.tcp_rfc1337", "1"},        // RSTs ignored in TIME_WAIT (RFC 1337)
 }
 
 // The target's TCP/IP stacks.
@@ -75,6 +91,14 @@ func (c *Config) defaults() error {
 	case StackLinux, StackGVisor:
 	default:
 		return fmt.Errorf("lab stack %q: want %s or %s", c.Stack, StackLinux, StackGVisor)
+	}
+	for _, p := range c.Profiles {
+		if _, ok := Profiles[p]; !ok {
+			return fmt.Errorf("lab profile %q: want one of %s", p, strings.Join(ProfileNames(), ", "))
+		}
+		if c.Stack == StackGVisor {
+			return fmt.Errorf("lab profile %q sets Linux sysctls: it does not go with the gvisor stack", p)
+		}
 	}
 	if c.SynAckRetries == 0 {
 		c.SynAckRetries = 2
@@ -106,6 +130,16 @@ type Lab struct {
 	Target4   netip.Addr // 198.18.<Subnet>.2, in the target namespace
 	Host6     netip.Addr // 2001:db8:<Subnet>::1
 	Target6   netip.Addr // 2001:db8:<Subnet>::2
+}
+
+// ProfileNames lists the profiles, sorted.
+func ProfileNames() []string {
+	var out []string
+	for p := range Profiles {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // NSName is the target namespace's name for a lab name.
@@ -211,6 +245,9 @@ func (l *Lab) up() error {
 		{"net.ipv4.tcp_keepalive_intvl", secs(l.KeepInterval)},
 		{"net.ipv4.tcp_keepalive_probes", strconv.Itoa(l.KeepCount)},
 		{"net.ipv4.tcp_fin_timeout", secs(l.FinTimeout)},
+	}
+	for _, p := range l.Profiles {
+		sysctls = append(sysctls, Profiles[p])
 	}
 	for _, kv := range sysctls {
 		if err := ns.Sysctl(kv[0], kv[1]); err != nil {
@@ -331,6 +368,26 @@ func (l *Lab) Problems() []string {
 			out = append(out, fmt.Sprintf("target address %v is missing", a))
 		case l.Stack == StackGVisor && held:
 			out = append(out, fmt.Sprintf("the target's kernel holds %v (a Linux lab, not gVisor's)", a))
+		}
+	}
+	if l.Stack == StackLinux {
+		running := l.RunningProfiles()
+		for _, p := range ProfileNames() {
+			if want := slices.Contains(l.Profiles, p); want != slices.Contains(running, p) {
+				out = append(out, fmt.Sprintf("profile %s is %s", p, map[bool]string{true: "off", false: "on"}[want]))
+			}
+		}
+	}
+	return out
+}
+
+// RunningProfiles lists the profiles whose sysctls are set on the target.
+func (l *Lab) RunningProfiles() []string {
+	var out []string
+	for _, p := range ProfileNames() {
+		kv := Profiles[p]
+		if v, err := l.NS.Output("sysctl", "-n", kv[0]); err == nil && strings.TrimSpace(v) == kv[1] {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -105,6 +105,9 @@ func newStack(iface, v4, v6 string) (*stack.Stack, error) {
 		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifi.Index}); err != nil {
 			return nil, fmt.Errorf("bind to %s: %w", iface, err)
 		}
+		// A scan's burst of SYNs must not overflow the socket before
+		// netstack reads it (the kernel would drop them, not netstack).
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20)
 		fds = append(fds, fd)
 	}
 	ep, err := fdbased.New(&fdbased.Options{

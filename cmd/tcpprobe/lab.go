@@ -39,6 +39,7 @@ func labFlags(fs *pflag.FlagSet) *lab.Config {
 	fs.DurationVar(&c.KeepInterval, "keep-interval", time.Second, "keepalive server's interval between probes")
 	fs.IntVar(&c.KeepCount, "keep-count", 3, "keepalive server's unanswered probes before it resets")
 	fs.DurationVar(&c.FinTimeout, "fin-timeout", 5*time.Second, "target's net.ipv4.tcp_fin_timeout")
+	fs.StringSliceVar(&c.Profiles, "profile", nil, "Linux target variants, comma-separated: "+strings.Join(lab.ProfileNames(), ", "))
 	fs.StringVar(&c.Stack, "stack", lab.StackLinux, "the target's TCP/IP stack: linux (the namespace's kernel) or gvisor (gVisor's netstack, run by tcpprobe-netstack)")
 	return c
 }
@@ -213,9 +214,14 @@ func labStatus(cfg lab.Config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "lab %s: not up (tcpprobe lab up --name %s)\n", cfg.Name, cfg.Name)
 		return withCode(exitNoAnswer, errors.New(""))
 	}
-	// The lab as it is: its stack is the one it was brought up with.
+	// The lab as it is: its stack and profiles are the ones it was brought
+	// up with.
 	cfg.Stack = l.RunningStack()
 	l.Stack = cfg.Stack
+	if cfg.Stack == lab.StackLinux {
+		cfg.Profiles = l.RunningProfiles()
+		l.Profiles = cfg.Profiles
+	}
 	state := "servers running"
 	problems := l.Problems()
 	if serverPid(cfg.Name) == 0 {
@@ -225,6 +231,9 @@ func labStatus(cfg lab.Config, stdout io.Writer) error {
 	stack := "Linux"
 	if cfg.Stack == lab.StackGVisor {
 		stack = "gVisor netstack"
+	}
+	if len(cfg.Profiles) > 0 {
+		stack += ", profile " + strings.Join(cfg.Profiles, ",")
 	}
 	fmt.Fprintf(stdout, "namespace %s, %s\nhost side %s: %v %v\ntarget:          %v %v (%s)\n",
 		l.NS.Name, state, l.HostIface, l.Host4, l.Host6, l.Target4, l.Target6, stack)
