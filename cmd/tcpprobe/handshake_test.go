@@ -159,14 +159,24 @@ func handshakeCloses(t *testing.T, l *lab.Lab) {
 
 func TestHandshakeUnanswered(t *testing.T) {
 	t.Parallel()
-	l := labtest.ForTest(t, lab.Config{Name: "hsno", Subnet: 22})
+	for _, st := range labStacks(22) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			handshakeUnanswered(t, labtest.ForTest(t, lab.Config{Name: "hsno" + st.suffix, Subnet: st.subnet, Stack: st.stack}))
+		})
+	}
+}
+
+func handshakeUnanswered(t *testing.T, l *lab.Lab) {
 	res := hsJSON(t, exitFailed, target(l.Target4, lab.PortClosed))
 	if res.Outcome != endpoint.Refused || rule(t, res, "rst-to-syn") != "pass" {
 		t.Errorf("closed port: %v %v", res.Outcome, failedRules(res))
 	}
-	res = hsJSON(t, exitNoAnswer, target(l.Target6, lab.PortRejected))
-	if res.Outcome != endpoint.Unreachable || res.ICMP == nil || res.ICMP.Description != "port unreachable" {
-		t.Errorf("rejected port: %v %+v", res.Outcome, res.ICMP)
+	if l.Stack == lab.StackLinux { // netdev ingress cannot reject: no ICMP from the gvisor lab
+		res = hsJSON(t, exitNoAnswer, target(l.Target6, lab.PortRejected))
+		if res.Outcome != endpoint.Unreachable || res.ICMP == nil || res.ICMP.Description != "port unreachable" {
+			t.Errorf("rejected port: %v %+v", res.Outcome, res.ICMP)
+		}
 	}
 	res = hsJSON(t, exitNoAnswer, "--retries", "2", "--timeout", "100ms", target(l.Target4, lab.PortDropped))
 	if res.Outcome != endpoint.Filtered || res.SYNRetries != 2 {
@@ -176,7 +186,7 @@ func TestHandshakeUnanswered(t *testing.T) {
 
 // TestDropThirdACK measures the lab's SYN-ACK retransmissions with two
 // different tcp_synack_retries settings: the count must follow the sysctl
-// and the intervals double.
+// and the intervals double; and netstack's.
 func TestDropThirdACK(t *testing.T) {
 	t.Parallel()
 	for _, retries := range []int{1, 2} {
@@ -204,6 +214,22 @@ func TestDropThirdACK(t *testing.T) {
 			}
 		})
 	}
+	// gVisor's netstack has no SYN-ACK retries setting: in 8 s it sends
+	// three, 1, 2 and 4 s apart (RFC 6298 5.5 doubling), and no RST.
+	t.Run("gvisor", func(t *testing.T) {
+		t.Parallel()
+		l := labtest.ForTest(t, lab.Config{Name: "hs3ackg", Subnet: 125, Stack: lab.StackGVisor})
+		res := hsJSON(t, exitOK, "--drop", "third-ack", "--observe", "7500ms", target(l.Target4, lab.PortEcho))
+		x := res.SynAckRetrans
+		if x == nil || x.Count != 3 || x.RSTAfter {
+			t.Fatalf("SYN-ACK retransmissions %+v, want 3 and no RST", x)
+		}
+		for i, iv := range x.IntervalsMs {
+			if want := float64(int(1000) << i); iv < want*0.9 || iv > want*1.2 {
+				t.Errorf("interval %d: %.0f ms, want about %.0f", i, iv, want)
+			}
+		}
+	})
 }
 
 // TestHandshakeLoopback probes a server on 127.0.0.1 and ::1.
@@ -251,7 +277,15 @@ http {
 // TestHandshakeCount opens several connections in a row.
 func TestHandshakeCount(t *testing.T) {
 	t.Parallel()
-	l := labtest.ForTest(t, lab.Config{Name: "hscount", Subnet: 26})
+	for _, st := range labStacks(26) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			handshakeCount(t, labtest.ForTest(t, lab.Config{Name: "hscount" + st.suffix, Subnet: st.subnet, Stack: st.stack}))
+		})
+	}
+}
+
+func handshakeCount(t *testing.T, l *lab.Lab) {
 	r := tcpprobe(t, "handshake", "-c", "5", "--time-wait", "0s", target(l.Target4, lab.PortDiscard))
 	if r.code != exitOK || strings.Count(r.stdout, "all rules passed") != 5 || !strings.Contains(r.stdout, "5 sent, 5 answered, 0.0% loss, rtt min/avg/max/mdev") {
 		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)

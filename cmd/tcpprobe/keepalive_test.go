@@ -69,19 +69,31 @@ func TestKeepaliveObserve(t *testing.T) {
 	}
 }
 
-// TestKeepaliveProbes sends our probes to the echo server (with data in
-// flight) and to socat.
+// TestKeepaliveProbes sends our probes to the echo server of both stacks
+// (with data in flight) and to socat.
 func TestKeepaliveProbes(t *testing.T) {
 	t.Parallel()
-	l := labtest.ForTest(t, lab.Config{Name: "kaprobe", Subnet: 52})
-	labtest.Start(t, l, 8082, "socat", "TCP6-LISTEN:8082,ipv6only=0,reuseaddr,fork", "EXEC:cat")
-	for _, args := range [][]string{
-		// Intervals above Linux's tcp_invalid_ratelimit (500 ms), which
-		// limits the ACKs a peer sends for old segments.
-		{"-c", "3", "-i", "600ms", "--data", "hello", target(l.Target4, lab.PortEcho)},
-		{"-c", "2", "-i", "600ms", "--probe-bytes", "1", target(l.Target6, lab.PortEcho)},
-		{"-c", "2", "-i", "600ms", target(l.Target4, 8082)},
-	} {
+	for _, st := range labStacks(52) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			l := labtest.ForTest(t, lab.Config{Name: "kaprobe" + st.suffix, Subnet: st.subnet, Stack: st.stack})
+			runs := [][]string{
+				// Intervals above Linux's tcp_invalid_ratelimit (500 ms), which
+				// limits the ACKs a peer sends for old segments.
+				{"-c", "3", "-i", "600ms", "--data", "hello", target(l.Target4, lab.PortEcho)},
+				{"-c", "2", "-i", "600ms", "--probe-bytes", "1", target(l.Target6, lab.PortEcho)},
+			}
+			if st.stack == lab.StackLinux {
+				labtest.Start(t, l, 8082, "socat", "TCP6-LISTEN:8082,ipv6only=0,reuseaddr,fork", "EXEC:cat")
+				runs = append(runs, []string{"-c", "2", "-i", "600ms", target(l.Target4, 8082)})
+			}
+			keepaliveProbes(t, runs)
+		})
+	}
+}
+
+func keepaliveProbes(t *testing.T, runs [][]string) {
+	for _, args := range runs {
 		res := kaJSON(t, exitOK, args...)
 		if len(res.Probes) == 0 {
 			t.Fatalf("%v: no probes", args)

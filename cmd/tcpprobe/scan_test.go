@@ -100,11 +100,21 @@ func scanAllPorts(t *testing.T, l *lab.Lab) {
 	}
 }
 
-// TestScanKinds checks the RFC 793 answers of Linux to FIN, NULL, Xmas and
-// ACK probes.
+// TestScanKinds checks the RFC 793 answers of both stacks to FIN, NULL,
+// Xmas and ACK probes (RFC 9293 3.10.7.1: a segment without RST to a
+// closed port gets a RST; RFC 9293 3.10.7.2: in LISTEN one without SYN or
+// ACK is dropped, an ACK gets a RST).
 func TestScanKinds(t *testing.T) {
 	t.Parallel()
-	l := labtest.ForTest(t, lab.Config{Name: "scankind", Subnet: 61})
+	for _, st := range labStacks(61) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			scanKinds(t, labtest.ForTest(t, lab.Config{Name: "scankind" + st.suffix, Subnet: st.subnet, Stack: st.stack}))
+		})
+	}
+}
+
+func scanKinds(t *testing.T, l *lab.Lab) {
 	ports := "1,7,9,13,19,100,7200"
 	for _, kind := range []string{"fin", "null", "xmas"} {
 		out := scanJSON(t, exitOK, "--kind", kind, "-p", ports, "--wait", "300ms", l.Target4.String())
