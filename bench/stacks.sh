@@ -25,6 +25,7 @@ measure() {
     $tp keepalive --json -c 2 -i 600ms "$t:7" || true
     $tp keepalive --json --observe --answers 2 --max-wait 20s "$t:7200" || true
     $tp keepalive --json --observe --silent --max-wait 10s "$t:7200" || true
+    $tp send --json "$t:1" || true
   } | python3 -c '
 import json, re, sys
 dec, s, objs = json.JSONDecoder(), sys.stdin.read(), []
@@ -35,7 +36,13 @@ while i < len(s):
         continue
     o, i = dec.raw_decode(s, i)
     objs.append(o)
-hs, third, final, passive, kaprobe, kaans, kasil = objs[:7]
+hs, third, final, passive, kaprobe, kaans, kasil, closed = objs[:8]
+# The timestamp clock of the peer: TSval ticks per second over its keepalive
+# probes (RFC 7323 5.4 asks for 1 ms to 1 s per tick).
+ts = [(r["time_ms"], int(re.search(r"TS val (\d+)", " ".join(r["segment"].get("options", []))).group(1)))
+      for r in kasil["ladder"] if r["dir"] == "in" and "TS val" in " ".join(r["segment"].get("options", []))]
+hz = round((ts[-1][1] - ts[0][1]) / ((ts[-1][0] - ts[0][0]) / 1000)) if len(ts) > 1 and ts[-1][0] > ts[0][0] else None
+rep = closed.get("reply") or {}
 fails = sorted({v["id"] for o in objs[:7] for v in o.get("rules", []) if v.get("result") == "fail"})
 syn = [r for r in hs["ladder"] if "SYN" in r["segment"]["flags"] and "ACK" in r["segment"]["flags"]][0]["segment"]
 x, f = third.get("synack_retransmissions") or {}, (final.get("close") or {}).get("fin_retransmissions") or {}
@@ -49,6 +56,8 @@ print(json.dumps({
   "ka_answering": "idle %.0f ms, next after %.0f ms" % (kaans.get("idle_ms", 0), kaans.get("interval_ms", 0)),
   "ka_silent": "idle %.0f ms, interval %.0f ms, %s probes of %s B, then %s" % (kasil.get("idle_ms", 0), kasil.get("interval_ms", 0), kasil.get("count"),
       (kasil.get("peer_probes") or [{}])[0].get("bytes"), "RST" if kasil.get("rst_after") else ("silent close" if kasil.get("silent_give_up") else "still up")),
+  "ts_clock": "%s ticks/s" % hz,
+  "closed": "%s seq=%s win=%s" % (rep.get("flags"), rep.get("seq"), rep.get("window")),
   "fails": ", ".join(fails) or "none",
 }))
 '
@@ -66,6 +75,8 @@ rows = [
   ("answer to our keepalive probe", "ka_answer", "RFC 9293 3.8.4, 3.10.7.4"),
   ("its keepalive, probes answered", "ka_answering", "RFC 1122 4.2.3.6"),
   ("its keepalive, probes unanswered", "ka_silent", "RFC 1122 4.2.3.6, RFC 9293 3.10.8"),
+  ("timestamp clock", "ts_clock", "RFC 7323 5.4"),
+  ("SYN to a closed port", "closed", "RFC 9293 3.10.7.1"),
   ("rules failed", "fails", "tcpprobe's rulebook"),
 ]
 print("| behaviour | Linux %s | gVisor netstack | rule |" % open("/proc/sys/kernel/osrelease").read().strip())
