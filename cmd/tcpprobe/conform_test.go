@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tcpprobe/tcpprobe/conform"
+	"github.com/tcpprobe/tcpprobe/lab"
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+)
+
+// conformCells runs conform --json and returns its cells by state and probe.
+func conformCells(t *testing.T, wantCode int, args ...string) map[[2]string]conform.Cell {
+	t.Helper()
+	r := tcpprobe(t, append([]string{"conform", "--json", "--parallel", "8"}, args...)...)
+	if r.code != wantCode {
+		t.Fatalf("conform %v: exit %d, want %d\n%.3000s%s", args, r.code, wantCode, r.stdout, r.stderr)
+	}
+	cells := map[[2]string]conform.Cell{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var c conform.Cell
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		cells[[2]string{c.State, c.Probe}] = c
+	}
+	return cells
+}
+
+// TestConform runs the whole grid against both stacks through a port that
+// closes first (13) and one that holds (7): every state is reached, no
+// cell fails, and the answers the RFCs fix are there: a RST with the exact
+// sequence number resets, one elsewhere in the window draws a challenge ACK
+// (RFC 5961 3.2) and keeps the connection, one outside it changes nothing,
+// a SYN in ESTABLISHED draws a challenge ACK (RFC 5961 4.2), an ACK to a
+// listening port draws a RST. Where the stacks differ the test says how:
+// Linux ends TIME_WAIT on a RST (RFC 1337 off), netstack keeps it.
+func TestConform(t *testing.T) {
+	t.Parallel()
+	for _, st := range labStacks(140) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			l := labtest.ForTest(t, lab.Config{Name: "conform" + st.suffix, Subnet: st.subnet, Stack: st.stack})
+			cells := conformCells(t, exitOK, target(l.Target4, lab.PortCloseFirst)+","+"7")
+			if len(cells) != len(conform.States)*len(conform.Probes) {
+				t.Fatalf("%d cells", len(cells))
+			}
+			for k, c := range cells {
+				if c.Verdict == conform.Fail || c.Verdict == conform.Unreachable {
+					t.Errorf("%s x %s: %s (%s, %s) %s", k[0], k[1], c.Verdict, c.Reply, c.After, c.Note)
+				}
+			}
+			want := func(state, probe, reply, after string) {
+				t.Helper()
+				if c := cells[[2]string{state, probe}]; c.Reply != reply || (after != "" && c.After != after) {
+					t.Errorf("%s x %s: %s, %s; want %s, %s", state, probe, c.Reply, c.After, reply, after)
+				}
+			}
+			for _, s := range []string{conform.Established, conform.LastAck} {
+				want(s, "rst-exact", conform.ReplyNone, conform.AfterDropped)
+				want(s, "rst-in-window", conform.ReplyChallengeACK, conform.AfterKept)
+				want(s, "rst-out-of-window", conform.ReplyNone, conform.AfterKept)
+				want(s, "syn", conform.ReplyChallengeACK, conform.AfterKept)
+				want(s, "ack-dup", conform.ReplyNone, conform.AfterKept)
+				want(s, "data-old", conform.ReplyACK, conform.AfterKept)
+			}
+			want(conform.Listen, "ack-new", conform.ReplyRST, "")
+			want(conform.Listen, "syn", conform.ReplySynAck, "")
+			want(conform.Established, "data-in-window", conform.ReplyData, conform.AfterKept) // the echo
+			tw := conform.AfterDropped
+			if st.stack == lab.StackGVisor {
+				tw = conform.AfterKept
+			}
+			want(conform.TimeWait, "rst-exact", conform.ReplyNone, tw)
+		})
+	}
+	// With RFC 1337 on, Linux keeps TIME_WAIT through a RST too.
+	t.Run("rfc1337", func(t *testing.T) {
+		t.Parallel()
+		l := labtest.ForTest(t, lab.Config{Name: "conform37", Subnet: 141, Profiles: []string{"rfc1337"}})
+		cells := conformCells(t, exitOK, "--states", "time_wait", "--probes", "rst-exact", target(l.Target4, lab.PortCloseFirst))
+		if c := cells[[2]string{conform.TimeWait, "rst-exact"}]; len(cells) != 1 || c.After != conform.AfterKept || c.Verdict != conform.Allowed {
+			t.Errorf("TIME_WAIT x rst-exact with rfc1337: %+v", c)
+		}
+	})
+}
+
+// TestConformUsage: bad grids are refused by name.
+func TestConformUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"198.18.0.2"},
+		{"198.18.0.2:7,x"},
+		{"--states", "OPEN", "198.18.0.2:7"},
+		{"--probes", "syn,hello", "198.18.0.2:7"},
+		{"--parallel", "0", "198.18.0.2:7"},
+	} {
+		if r := tcpprobe(t, append([]string{"conform"}, args...)...); r.code != exitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d %q", args, r.code, r.stderr)
+		}
+	}
+}

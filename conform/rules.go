@@ -1,0 +1,199 @@
+// Package conform is the workload of `tcpprobe conform`: it brings a live
+// host's connection into each TCP state by hand, sends one kind of segment
+// there, and judges the answer by RFC 9293 section 3.10.7 ("SEGMENT
+// ARRIVES") with RFC 5961's challenge ACKs, RFC 1122 and RFC 1337 applied.
+// This file is the pure part: the grid and the expected answer of every
+// cell.
+package conform
+
+// Peer states conform can bring a connection into (stable IDs).
+const (
+	Listen      = "LISTEN"
+	SynReceived = "SYN_RECEIVED"
+	Established = "ESTABLISHED"
+	FinWait2    = "FIN_WAIT_2"
+	LastAck     = "LAST_ACK"
+	TimeWait    = "TIME_WAIT"
+)
+
+// States lists the peer states in the grid's order.
+var States = []string{Listen, SynReceived, Established, FinWait2, LastAck, TimeWait}
+
+// Probes lists the probe segments (stable IDs), in the grid's order.
+var Probes = []string{"syn", "syn-same", "rst-exact", "rst-in-window", "rst-out-of-window",
+	"ack-new", "ack-dup", "data-in-window", "data-old", "data-beyond-window", "fin", "no-flags"}
+
+// Replies: what came back to a probe.
+const (
+	ReplyNone         = "none"
+	ReplyACK          = "ack"
+	ReplyChallengeACK = "challenge-ack" // an ACK answering a RST or SYN (RFC 5961)
+	ReplyRST          = "rst"
+	ReplySynAck       = "syn-ack"
+	ReplyData         = "data"
+	ReplyICMP         = "icmp"
+)
+
+// After: what became of the connection.
+const (
+	AfterKept    = "kept"
+	AfterDropped = "dropped"
+	AfterUnknown = "unknown"
+)
+
+// Verdicts of a cell.
+const (
+	Pass        = "pass"
+	Allowed     = "allowed" // an answer the RFCs leave open (MAY, SHOULD, or a recommendation)
+	Fail        = "fail"    // a MUST broken
+	Unreachable = "unreachable"
+	NotApplied  = "n/a" // the probe means nothing in that state
+)
+
+// outcome is one acceptable answer: the reply and what became of the
+// connection ("" for either).
+type outcome struct{ reply, after string }
+
+// Rule is the expected answer of one cell.
+type Rule struct {
+	pass, allowed []outcome
+	// Expected says it in words; RFC names the section.
+	Expected, RFC string
+}
+
+func o(reply, after string) outcome { return outcome{reply, after} }
+
+// Judge returns the verdict of a cell's answer.
+func (r *Rule) Judge(reply, after string) string {
+	match := func(os []outcome) bool {
+		for _, x := range os {
+			if x.reply == reply && (x.after == "" || x.after == after || after == AfterUnknown) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case match(r.pass):
+		return Pass
+	case match(r.allowed):
+		return Allowed
+	}
+	return Fail
+}
+
+// Expect returns the rule of cell (state, probe), or nil when the probe
+// means nothing in that state.
+func Expect(state, probe string) *Rule {
+	if state == Listen {
+		return expectListen(probe)
+	}
+	if state == SynReceived {
+		return expectSynReceived(probe)
+	}
+	// Synchronized states.
+	closedOurSide := state == LastAck || state == TimeWait // the peer has our FIN
+	switch probe {
+	case "syn", "syn-same":
+		if state == TimeWait {
+			// RFC 9293 3.10.7.4 and RFC 6191: a SYN with a higher ISN, or
+			// (with timestamps) a newer TSval, may reopen a connection from
+			// TIME_WAIT; a challenge ACK or a RST is the other reading.
+			// Silence leaves out the ACK an unacceptable segment "should" get.
+			return &Rule{pass: []outcome{o(ReplySynAck, ""), o(ReplyChallengeACK, AfterKept)},
+				allowed:  []outcome{o(ReplyRST, ""), o(ReplyACK, ""), o(ReplyNone, AfterKept)},
+				Expected: "a new connection (SYN-ACK) or a challenge ACK", RFC: "9293 3.10.7.4, 6191"}
+		}
+		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept)},
+			allowed:  []outcome{o(ReplyRST, AfterDropped), o(ReplyNone, AfterKept)},
+			Expected: "challenge ACK, connection kept (RFC 793: RST)", RFC: "9293 3.10.7.4, 5961 4.2"}
+	case "rst-exact":
+		if state == TimeWait {
+			return &Rule{pass: []outcome{o(ReplyNone, AfterDropped)}, allowed: []outcome{o(ReplyNone, AfterKept)},
+				Expected: "none, TIME_WAIT ends (RFC 1337 lets it stay)", RFC: "9293 3.10.7.4, 1337"}
+		}
+		return &Rule{pass: []outcome{o(ReplyNone, AfterDropped)},
+			Expected: "none, connection reset", RFC: "9293 3.10.7.4, 5961 3.2"}
+	case "rst-in-window":
+		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept)},
+			allowed:  []outcome{o(ReplyNone, AfterDropped), o(ReplyNone, AfterKept)},
+			Expected: "challenge ACK, connection kept (RFC 793: reset)", RFC: "9293 3.10.7.4, 5961 3.2"}
+	case "rst-out-of-window":
+		// "Silently drop" (RFC 5961 3.2, recommended): an ACK is a
+		// variant; a reset is what RFC 793's window check already forbids.
+		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)},
+			allowed:  []outcome{o(ReplyChallengeACK, AfterKept), o(ReplyACK, AfterKept)},
+			Expected: "none, connection kept", RFC: "9293 3.10.7.4, 5961 3.2"}
+	case "ack-new":
+		return &Rule{pass: []outcome{o(ReplyACK, AfterKept)},
+			allowed:  []outcome{o(ReplyNone, AfterKept)},
+			Expected: "ACK (of what it sent), connection kept", RFC: "9293 3.10.7.4, 5961 5.2"}
+	case "ack-dup":
+		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)},
+			Expected: "none (a duplicate ACK is ignored)", RFC: "9293 3.10.7.4"}
+	case "data-in-window":
+		if closedOurSide {
+			// Data after our FIN "should not occur"; RFC 1122 4.2.2.13 asks
+			// for a RST when data is lost after the application closed.
+			return &Rule{allowed: []outcome{o(ReplyRST, ""), o(ReplyACK, ""), o(ReplyNone, "")},
+				Expected: "ignored, or RST (data after a FIN)", RFC: "9293 3.10.7.4, 1122 4.2.2.13"}
+		}
+		if state == FinWait2 {
+			// The peer's application closed: RFC 1122 4.2.2.13's RST.
+			return &Rule{pass: []outcome{o(ReplyACK, AfterKept), o(ReplyRST, AfterDropped)},
+				allowed:  []outcome{o(ReplyData, "")},
+				Expected: "ACK of the data, or RST (its application closed)", RFC: "9293 3.10.7.4, 1122 4.2.2.13"}
+		}
+		return &Rule{pass: []outcome{o(ReplyACK, AfterKept), o(ReplyData, AfterKept)},
+			Expected: "ACK of the data, connection kept", RFC: "9293 3.10.7.4"}
+	case "data-old", "data-beyond-window":
+		return &Rule{pass: []outcome{o(ReplyACK, AfterKept)},
+			allowed:  []outcome{o(ReplyNone, AfterKept)},
+			Expected: "ACK <SEQ=SND.NXT><ACK=RCV.NXT>, segment dropped", RFC: "9293 3.10.7.4"}
+	case "fin":
+		return &Rule{pass: []outcome{o(ReplyACK, ""), o(ReplyData, "")},
+			allowed:  []outcome{o(ReplyRST, AfterDropped)},
+			Expected: "ACK of the FIN", RFC: "9293 3.10.7.4"}
+	case "no-flags":
+		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)},
+			Expected: "none: a segment without ACK is dropped", RFC: "9293 3.10.7.4"}
+	}
+	return nil
+}
+
+func expectListen(probe string) *Rule {
+	switch probe {
+	case "syn":
+		return &Rule{pass: []outcome{o(ReplySynAck, "")}, Expected: "SYN-ACK", RFC: "9293 3.10.7.2"}
+	case "rst-exact":
+		return &Rule{pass: []outcome{o(ReplyNone, "")}, Expected: "none: a RST is ignored", RFC: "9293 3.10.7.2"}
+	case "ack-new", "data-in-window", "fin":
+		return &Rule{pass: []outcome{o(ReplyRST, "")}, Expected: "RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.2"}
+	case "no-flags":
+		return &Rule{pass: []outcome{o(ReplyNone, "")}, Expected: "none: dropped", RFC: "9293 3.10.7.2"}
+	}
+	return nil
+}
+
+func expectSynReceived(probe string) *Rule {
+	switch probe {
+	case "syn-same":
+		return &Rule{pass: []outcome{o(ReplySynAck, AfterKept)}, allowed: []outcome{o(ReplyChallengeACK, AfterKept), o(ReplyNone, AfterKept)},
+			Expected: "its SYN-ACK again", RFC: "9293 3.10.7.4, 3.8.1"}
+	case "syn":
+		return &Rule{allowed: []outcome{o(ReplySynAck, ""), o(ReplyChallengeACK, ""), o(ReplyRST, ""), o(ReplyNone, "")},
+			Expected: "challenge ACK, or back to LISTEN", RFC: "9293 3.10.7.4, 5961 4"}
+	case "rst-exact":
+		return &Rule{pass: []outcome{o(ReplyNone, AfterDropped)}, Expected: "none, back to LISTEN", RFC: "9293 3.10.7.4"}
+	case "rst-in-window":
+		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept)}, allowed: []outcome{o(ReplyNone, "")},
+			Expected: "challenge ACK (RFC 793: reset)", RFC: "9293 3.10.7.4, 5961 3.2"}
+	case "rst-out-of-window":
+		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)}, Expected: "none", RFC: "9293 3.10.7.4"}
+	case "ack-new":
+		return &Rule{pass: []outcome{o(ReplyRST, "")}, Expected: "RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.4"}
+	case "no-flags":
+		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)}, Expected: "none: dropped", RFC: "9293 3.10.7.4"}
+	}
+	return nil
+}

@@ -1,0 +1,489 @@
+package conform
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/endpoint"
+	"github.com/tcpprobe/tcpprobe/handshake"
+	"github.com/tcpprobe/tcpprobe/ladder"
+	"github.com/tcpprobe/tcpprobe/wire"
+)
+
+// Config says what to test.
+type Config struct {
+	// Target is the host (Target.Target's address; its port is ignored)
+	// and our side's settings.
+	Target   handshake.RunConfig
+	Ports    []uint16
+	States   []string      // nil: all
+	Probes   []string      // nil: all
+	Parallel int           // cells at once (default 1)
+	Window   time.Duration // how long the replies to a probe are collected (default 300ms)
+}
+
+// PortInfo is what conform learned of a port before the grid.
+type PortInfo struct {
+	Port        uint16 `json:"port"`
+	Open        bool   `json:"open"`
+	SpeaksFirst bool   `json:"speaks_first"`
+	ClosesFirst bool   `json:"closes_first"`
+}
+
+// Sent is the probe segment, its numbers relative to each side's ISN.
+type Sent struct {
+	Flags string `json:"flags"`
+	Seq   int64  `json:"seq"`
+	Ack   int64  `json:"ack,omitempty"`
+	Len   int    `json:"len,omitempty"`
+}
+
+// Cell is one state-by-probe answer.
+type Cell struct {
+	State    string          `json:"state"`
+	Probe    string          `json:"probe"`
+	Port     uint16          `json:"port,omitempty"`
+	Sent     *Sent           `json:"sent,omitempty"`
+	Replies  []ladder.Packet `json:"replies"`
+	Reply    string          `json:"reply"`
+	After    string          `json:"after"`
+	Expected string          `json:"expected"`
+	RFC      string          `json:"rfc"`
+	Verdict  string          `json:"verdict"`
+	Note     string          `json:"note,omitempty"`
+	Ladder   []ladder.Row    `json:"ladder,omitempty"` // of a failed cell
+
+	peerFIN     craft.Seq // LAST_ACK: the peer's FIN, which it retransmits
+	peerFINSeen bool
+}
+
+// Result is the whole grid.
+type Result struct {
+	Target string     `json:"target"`
+	Ports  []PortInfo `json:"ports"`
+	Cells  []Cell     `json:"cells"`
+	Failed bool       `json:"failed"`
+}
+
+// Run learns the ports, then fills every selected cell of the grid, each
+// on a fresh connection torn down with a RST.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Parallel < 1 {
+		cfg.Parallel = 1
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 300 * time.Millisecond
+	}
+	states, probes := cfg.States, cfg.Probes
+	if states == nil {
+		states = States
+	}
+	if probes == nil {
+		probes = Probes
+	}
+	res := &Result{Target: cfg.Target.Target.Addr().String()}
+	for _, p := range cfg.Ports {
+		pi, err := learn(ctx, cfg, p)
+		if err != nil {
+			return nil, err
+		}
+		res.Ports = append(res.Ports, pi)
+	}
+	for _, st := range States {
+		if !slices.Contains(states, st) {
+			continue
+		}
+		port, why := portFor(st, res.Ports)
+		for _, pr := range Probes {
+			if !slices.Contains(probes, pr) {
+				continue
+			}
+			c := Cell{State: st, Probe: pr, Port: port, Replies: []ladder.Packet{}}
+			rule := Expect(st, pr)
+			switch {
+			case rule == nil:
+				c.Verdict = NotApplied
+			case port == 0:
+				c.Verdict, c.Note = Unreachable, why
+			default:
+				c.Expected, c.RFC = rule.Expected, rule.RFC
+			}
+			res.Cells = append(res.Cells, c)
+		}
+	}
+	sem := make(chan struct{}, cfg.Parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range res.Cells {
+		c := &res.Cells[i]
+		if c.Verdict != "" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := runCell(ctx, cfg, c)
+			if err == nil && (c.Verdict == Fail || c.Verdict == Unreachable) {
+				// A live peer's timers can put a segment of its own into
+				// the window: a cell fails only when a fresh connection
+				// fails it again.
+				first := *c
+				*c = Cell{State: first.State, Probe: first.Probe, Port: first.Port, Replies: []ladder.Packet{},
+					Expected: first.Expected, RFC: first.RFC}
+				err = runCell(ctx, cfg, c)
+				if c.Verdict == first.Verdict {
+					c.Note = strings.TrimPrefix(c.Note+"; confirmed by a second try", "; ")
+				} else {
+					c.Note = strings.TrimPrefix(c.Note+"; a first try gave "+first.Reply+", "+first.After+" ("+first.Verdict+")", "; ")
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return res, firstErr
+	}
+	for _, c := range res.Cells {
+		if c.Verdict == Fail {
+			res.Failed = true
+		}
+	}
+	return res, nil
+}
+
+// portFor picks the port that brings the peer into state, or says why
+// none does.
+func portFor(state string, ports []PortInfo) (uint16, string) {
+	for _, p := range ports {
+		if !p.Open {
+			continue
+		}
+		switch state {
+		case FinWait2, TimeWait:
+			if p.ClosesFirst {
+				return p.Port, ""
+			}
+		default:
+			if !p.ClosesFirst {
+				return p.Port, ""
+			}
+		}
+	}
+	switch state {
+	case FinWait2, TimeWait:
+		return 0, "no given port closes first (a server that sends a greeting and closes reaches it)"
+	case Listen, SynReceived:
+		for _, p := range ports {
+			if p.Open {
+				return p.Port, ""
+			}
+		}
+	}
+	return 0, "no given port is open and holds the connection"
+}
+
+// session opens a fresh connection's session and endpoint to port.
+func session(cfg Config, port uint16) (*wire.Session, *endpoint.Conn, error) {
+	rc := cfg.Target
+	rc.Target = netip.AddrPortFrom(rc.Target.Addr(), port)
+	rc.SrcPort = 0
+	sess, err := handshake.OpenSession(rc, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := handshake.NewConn(sess, rc)
+	if err != nil {
+		sess.Close()
+		return nil, nil, err
+	}
+	return sess, e, nil
+}
+
+// learn connects to port and watches it: does it speak first, close first?
+func learn(ctx context.Context, cfg Config, port uint16) (PortInfo, error) {
+	pi := PortInfo{Port: port}
+	sess, e, err := session(cfg, port)
+	if err != nil {
+		return pi, err
+	}
+	defer sess.Close()
+	out, err := e.Open(ctx, endpoint.OpenConfig{})
+	if err != nil || out != endpoint.Open {
+		return pi, err
+	}
+	pi.Open = true
+	evs, err := e.Collect(ctx, 500*time.Millisecond)
+	for _, ev := range evs {
+		if !ev.Pkt.HasTCP {
+			continue
+		}
+		if ev.Pkt.PayloadLen > 0 {
+			pi.SpeaksFirst = true
+		}
+		if ev.Pkt.TCP.Flags&craft.FIN != 0 {
+			pi.ClosesFirst = true
+		}
+	}
+	e.Abort()
+	e.Drain(50 * time.Millisecond)
+	return pi, err
+}
+
+// far is a quarter of the sequence space: beyond any receive window.
+const far = 1 << 30
+
+// runCell brings a fresh connection into the cell's state, sends the probe,
+// classifies the answer and finds out whether the connection survived.
+func runCell(ctx context.Context, cfg Config, c *Cell) error {
+	sess, e, err := session(cfg, c.Port)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	defer func() {
+		e.Abort() // nothing of ours stays open on the target
+		e.Drain(50 * time.Millisecond)
+	}()
+	base, ackSent, err := reach(ctx, e, c.State, c) // base: the peer's RCV.NXT
+	if err != nil || c.Verdict == Unreachable {
+		return err
+	}
+	flags, seq, ack, payload := probeSegment(e, c.State, c.Probe, base, ackSent)
+	if err := e.Inject(flags, seq, ack, payload); err != nil {
+		return err
+	}
+	c.Sent = &Sent{Flags: flags.String(), Seq: int64(int32(seq - e.ISN)), Len: len(payload)}
+	if flags&craft.ACK != 0 {
+		c.Sent.Ack = int64(int32(ack - e.PeerISN))
+	}
+	evs, err := e.Collect(ctx, cfg.Window)
+	if err != nil {
+		return err
+	}
+	c.Reply = classify(e, c, evs)
+	c.After, err = followUp(ctx, e, c, base, ackSent, cfg.Window)
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.State == Listen && flags&craft.SYN != 0 && c.Reply == ReplySynAck:
+		// Leave no half-open connection behind.
+		e.Inject(craft.RST, seq.Add(1), 0, nil)
+	case c.State != Listen:
+		// Our endpoint does not know of the segments sent by hand: reset
+		// at the peer's RCV.NXT, and past a probe it may have taken.
+		e.Inject(craft.RST, base, 0, nil)
+		if n := craft.SeqLen(flags, len(payload)); seq == base && n > 0 {
+			e.Inject(craft.RST, base.Add(n), 0, nil)
+		}
+	}
+	rule := Expect(c.State, c.Probe)
+	c.Verdict = rule.Judge(c.Reply, c.After)
+	if c.Verdict == Fail {
+		e.Drain(50 * time.Millisecond)
+		c.Ladder = e.Ladder.Rows
+	}
+	return nil
+}
+
+// reach drives the connection into state; it returns the last ACK the peer
+// saw from us (what ack-dup repeats). A state it cannot reach marks the
+// cell unreachable.
+func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, ackSent craft.Seq, err error) {
+	unreachable := func(why string) (craft.Seq, craft.Seq, error) {
+		c.Verdict, c.Note = Unreachable, why
+		return 0, 0, nil
+	}
+	if state == Listen {
+		return e.ISN, craft.Seq(rand.Uint32()), nil
+	}
+	out, err := e.Open(ctx, endpoint.OpenConfig{DropThirdACK: state == SynReceived})
+	if err != nil {
+		return 0, 0, err
+	}
+	if out != endpoint.Open {
+		return unreachable(fmt.Sprintf("port %d: %s", c.Port, out))
+	}
+	switch state {
+	case SynReceived:
+		return e.SndNxt, e.RcvNxt, nil
+	case Established:
+		if err := e.Wait(ctx, 100*time.Millisecond, false); err != nil { // a greeting, ACKed
+			return 0, 0, err
+		}
+	case FinWait2:
+		if err := e.Wait(ctx, 2*time.Second, true); err != nil { // its FIN, ACKed
+			return 0, 0, err
+		}
+		if !e.PeerFINKnown() {
+			return unreachable(fmt.Sprintf("port %d did not close first within 2s", c.Port))
+		}
+	case LastAck:
+		// Our FIN, sent by hand so that our endpoint never ACKs the
+		// peer's FIN: it stays in LAST_ACK, retransmitting it.
+		fin := e.SndNxt
+		if err := e.Inject(craft.FIN|craft.ACK, fin, e.RcvNxt, nil); err != nil {
+			return 0, 0, err
+		}
+		evs, err := e.Collect(ctx, 500*time.Millisecond)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, ev := range evs {
+			if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.FIN != 0 && ev.Pkt.TCP.Ack == fin.Add(1) {
+				c.peerFIN, c.peerFINSeen = ev.Pkt.TCP.Seq, true
+			}
+		}
+		if !c.peerFINSeen {
+			return unreachable(fmt.Sprintf("port %d did not close after our FIN", c.Port))
+		}
+		return fin.Add(1), c.peerFIN, nil // its FIN is not acknowledged
+	case TimeWait:
+		if err := e.Wait(ctx, 2*time.Second, true); err != nil {
+			return 0, 0, err
+		}
+		if !e.PeerFINKnown() {
+			return unreachable(fmt.Sprintf("port %d did not close first within 2s", c.Port))
+		}
+		if _, err := e.Close(ctx, endpoint.CloseConfig{Mode: endpoint.ClosePassive, PassiveWait: time.Second}); err != nil {
+			return 0, 0, err
+		}
+	}
+	return e.SndNxt, e.RcvNxt, nil
+}
+
+// probeSegment builds the probe: flags, seq, ack, payload.
+func probeSegment(e *endpoint.Conn, state, probe string, base, ackSent craft.Seq) (craft.Flags, craft.Seq, craft.Seq, []byte) {
+	data := []byte("conform\r\n")
+	switch probe {
+	case "syn":
+		return craft.SYN, base.Add(far), 0, nil
+	case "syn-same":
+		return craft.SYN, e.ISN, 0, nil
+	case "rst-exact":
+		return craft.RST, base, 0, nil
+	case "rst-in-window":
+		return craft.RST, base.Add(1), 0, nil
+	case "rst-out-of-window":
+		return craft.RST, base.Add(far), 0, nil
+	case "ack-new":
+		return craft.ACK, base, ackSent.Add(0x10000), nil
+	case "ack-dup":
+		return craft.ACK, base, ackSent, nil
+	case "data-in-window":
+		return craft.PSH | craft.ACK, base, ackSent, data
+	case "data-old":
+		return craft.PSH | craft.ACK, base.Add(^uint32(999)), ackSent, data
+	case "data-beyond-window":
+		return craft.PSH | craft.ACK, base.Add(far), ackSent, data
+	case "fin":
+		if state == LastAck || state == TimeWait {
+			base = base.Add(^uint32(0)) // our FIN again
+		}
+		return craft.FIN | craft.ACK, base, ackSent, nil
+	case "no-flags":
+		return 0, base, 0, nil
+	}
+	panic("conform: unknown probe " + probe)
+}
+
+// classify names the peer's answer. Retransmissions of its own FIN (in
+// LAST_ACK) are its timers, not an answer.
+func classify(e *endpoint.Conn, c *Cell, evs []endpoint.Event) string {
+	reply := ReplyNone
+	rank := map[string]int{ReplyNone: 0, ReplyACK: 1, ReplyChallengeACK: 1, ReplyData: 2, ReplySynAck: 3, ReplyRST: 4, ReplyICMP: 5}
+	for _, ev := range evs {
+		c.Replies = append(c.Replies, ladder.PacketOf(&ev.Pkt))
+		r := ReplyNone
+		switch {
+		case ev.Pkt.HasICMP:
+			r = ReplyICMP
+		case !ev.Pkt.HasTCP:
+			continue
+		default:
+			t := &ev.Pkt.TCP
+			switch {
+			case c.peerFINSeen && t.Flags&craft.FIN != 0 && ev.Pkt.PayloadLen == 0 && t.Seq == c.peerFIN:
+				continue
+			case t.Flags&craft.RST != 0:
+				r = ReplyRST
+			case t.Flags.Has(craft.SYN | craft.ACK):
+				r = ReplySynAck
+			case ev.Pkt.PayloadLen > 0:
+				r = ReplyData
+			case t.Flags&craft.ACK != 0:
+				r = ReplyACK
+				if c.Probe == "syn" || c.Probe == "syn-same" || c.Probe == "rst-in-window" || c.Probe == "rst-exact" || c.Probe == "rst-out-of-window" {
+					r = ReplyChallengeACK
+				}
+			}
+		}
+		if rank[r] > rank[reply] {
+			reply = r
+		}
+	}
+	return reply
+}
+
+// followUp finds out whether the peer kept the connection: a segment it
+// must answer, an old ACK (like a keepalive probe) or, in SYN_RECEIVED,
+// the withheld third ACK. A live connection answers with an ACK or says
+// nothing; a connection the peer dropped answers with a RST.
+func followUp(ctx context.Context, e *endpoint.Conn, c *Cell, base, ackSent craft.Seq, window time.Duration) (string, error) {
+	switch {
+	case c.State == Listen:
+		return AfterUnknown, nil
+	case c.Reply == ReplyRST:
+		return AfterDropped, nil
+	}
+	if c.State == SynReceived {
+		if err := e.Inject(craft.ACK, base, e.RcvNxt, nil); err != nil {
+			return "", err
+		}
+	} else {
+		if c.Reply != ReplyNone {
+			// Linux limits the ACKs it sends to unacceptable segments to
+			// one per 500 ms per connection (tcp_invalid_ratelimit).
+			time.Sleep(550 * time.Millisecond)
+		}
+		if err := e.Inject(craft.ACK, base.Add(^uint32(0)), ackSent, nil); err != nil {
+			return "", err
+		}
+	}
+	evs, err := e.Collect(ctx, window)
+	if err != nil {
+		return "", err
+	}
+	after := AfterUnknown
+	if c.State == SynReceived {
+		after = AfterKept // the third ACK was taken
+	}
+	for _, ev := range evs {
+		if !ev.Pkt.HasTCP || (c.peerFINSeen && ev.Pkt.TCP.Seq == c.peerFIN && ev.Pkt.TCP.Flags&craft.FIN != 0 && ev.Pkt.TCP.Flags&craft.RST == 0) {
+			continue
+		}
+		switch f := ev.Pkt.TCP.Flags; {
+		case f&craft.RST != 0:
+			return AfterDropped, nil
+		case f&craft.ACK != 0:
+			after = AfterKept
+		}
+	}
+	return after, nil
+}
