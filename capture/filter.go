@@ -48,3 +48,10 @@ func TraceFilter(src netip.Addr, ports []uint16, target netip.AddrPort) string {
 	return fmt.Sprintf("(tcp and src host %s and src port %d and (%s)) or (icmp and dst host %s) or (icmp6 and dst host %[4]s)",
 		target.Addr(), target.Port(), b.String(), src)
 }
+
+// TraceModsFilter is TraceFilter plus our own probes on their way out, so
+// that a router's quote is compared with the probe as it left (the kernel
+// fills in fields such as IPv6's flow label).
+func TraceModsFilter(src netip.Addr, ports []uint16, target netip.AddrPort) string {
+	return fmt.Sprintf("%s or (tcp and src host %s and dst host %s and dst port %d)", TraceFilter(src, ports, target), src, target.Addr(), target.Port())
+}

@@ -31,3 +31,27 @@ func Hop(w io.Writer, h trace.Hop) {
 	}
 	fmt.Fprintf(w, "%2d  %s\n", h.TTL, strings.Join(parts, "  "))
 }
+
+// HopMods prints, under a hop, the header changes its quotes show that no
+// earlier hop showed ("first seen at hop N": a change made by hop N-1 on
+// forwarding, or by hop N before it quoted), and whether the quote was
+// partial. seen carries the changes already printed.
+func HopMods(w io.Writer, h trace.Hop, seen map[string]bool) {
+	var fresh []string
+	partial := false
+	for _, p := range h.Probes {
+		partial = partial || p.Partial
+		for _, m := range p.Mods {
+			if k := m.String(); !seen[k] {
+				seen[k] = true
+				fresh = append(fresh, k)
+			}
+		}
+	}
+	switch {
+	case len(fresh) > 0:
+		fmt.Fprintf(w, "    first seen at hop %d: %s\n", h.TTL, strings.Join(fresh, ", "))
+	case partial:
+		fmt.Fprintf(w, "    (partial quote: only ports and sequence number compared)\n")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/capture"
@@ -24,6 +25,11 @@ type Config struct {
 	Probes  int           // per hop, default 3
 	Wait    time.Duration // per hop, default 1s
 	SrcPort uint16
+	// Mods compares every router's quote with the probe as it left, field
+	// by field (Diff). The probes then carry something to rewrite: Linux's
+	// SYN options (MSS 1460, SACK-permitted, timestamps, window scale 7),
+	// DSCP AF11 and ECT(0).
+	Mods bool
 }
 
 // HopProbe is one probe's answer at a hop.
@@ -31,6 +37,10 @@ type HopProbe struct {
 	From  string  `json:"from,omitempty"`
 	RTTms float64 `json:"rtt_ms,omitempty"`
 	What  string  `json:"what"` // "time-exceeded", "syn-ack", "rst", an ICMP description, or "timeout"
+	// Mods are the fields the quote shows changed (with Config.Mods);
+	// Partial says the router quoted only part of the TCP header.
+	Mods    []Mod `json:"mods,omitempty"`
+	Partial bool  `json:"partial,omitempty"`
 }
 
 // Hop is one TTL's answers.
@@ -56,8 +66,12 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 	// One source port per probe of a hop, as traceroute varies its ports:
 	// a second SYN on a 4-tuple the target holds half-open would be
 	// answered differently from the first.
+	filter := capture.TraceFilter
+	if cfg.Mods {
+		filter = capture.TraceModsFilter
+	}
 	m, err := wire.OpenMany(wire.ManyConfig{Dst: dst, Ports: cfg.Probes, SrcPort: cfg.SrcPort, GuardTo: cfg.Target, Immediate: true,
-		Filter: func(src netip.Addr, ports []uint16) string { return capture.TraceFilter(src, ports, cfg.Target) }})
+		Filter: func(src netip.Addr, ports []uint16) string { return filter(src, ports, cfg.Target) }})
 	if err != nil {
 		return nil, err
 	}
@@ -69,14 +83,21 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 	seqOf := func(ttl, probe int) craft.Seq { return base + craft.Seq(ttl*16+probe) }
 	var hops []Hop
 	var buf [128]byte
+	opts := []craft.Option{craft.MSSOption(1460)}
+	var tos uint8
+	if cfg.Mods {
+		opts = []craft.Option{craft.MSSOption(1460), craft.SACKPermittedOption(), craft.TimestampsOption(rand.Uint32(), 0), craft.NOPOption(), craft.WindowScaleOption(7)}
+		tos = 10<<2 | 2 // DSCP AF11, ECT(0)
+	}
+	asSent := map[craft.Seq][]byte{} // each probe as it left, from the capture
 	for ttl := 1; ttl <= cfg.MaxHops && ctx.Err() == nil; ttl++ {
 		hop := Hop{TTL: ttl, Probes: make([]HopProbe, cfg.Probes)}
 		sent := make([]time.Time, cfg.Probes)
 		for p := 0; p < cfg.Probes; p++ {
 			hop.Probes[p].What = "timeout"
-			seg := craft.Segment{Src: local.Addr(), Dst: dst, TTL: uint8(ttl),
+			seg := craft.Segment{Src: local.Addr(), Dst: dst, TTL: uint8(ttl), TOS: tos, ID: uint16(seqOf(ttl, p)) | 1,
 				TCP: craft.TCP{SrcPort: locals[p].Port(), DstPort: cfg.Target.Port(), Seq: seqOf(ttl, p), Flags: craft.SYN, Window: 1024,
-					Options: []craft.Option{craft.MSSOption(1460)}}}
+					Options: opts}}
 			n, err := seg.Encode(buf[:])
 			if err != nil {
 				return hops, err
@@ -106,9 +127,19 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 			var seq craft.Seq
 			var hp HopProbe
 			switch {
-			case pkt.HasICMP && pkt.ICMP.Quote.Valid && ours(locals, pkt.ICMP.Quote.SrcPort) && pkt.ICMP.Quote.Dst == dst:
+			case cfg.Mods && pkt.HasTCP && pkt.Src() == local.Addr() && pkt.Dst() == dst && pkt.TCP.Flags == craft.SYN:
+				asSent[pkt.TCP.Seq] = slices.Clone(f.Data[off:])
+				continue
+			case pkt.HasICMP && pkt.ICMP.Quote.Valid && pkt.ICMP.Quote.Dst == dst:
+				// Matched by sequence number, not by the quoted ports: a NAT
+				// on the path rewrites those.
 				seq = pkt.ICMP.Quote.Seq
 				hp.What = pkt.ICMP.Describe()
+				if cfg.Mods {
+					if sent, ok := asSent[seq]; ok {
+						hp.Mods, hp.Partial = Diff(sent, pkt.ICMP.Body)
+					}
+				}
 				if (!pkt.ICMP.V6 && pkt.ICMP.Type == craft.ICMPv4TimeExceeded) || (pkt.ICMP.V6 && pkt.ICMP.Type == craft.ICMPv6TimeExceeded) {
 					hp.What = "time-exceeded"
 				} else {
@@ -146,13 +177,4 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 		}
 	}
 	return hops, ctx.Err()
-}
-
-func ours(locals []netip.AddrPort, port uint16) bool {
-	for _, l := range locals {
-		if l.Port() == port {
-			return true
-		}
-	}
-	return false
 }
