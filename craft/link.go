@@ -86,11 +86,14 @@ func linkPayload(linkType int, b []byte, enc *Encaps) (int, error) {
 // PPPoE session header.
 func etherPayload(b []byte, off int, enc *Encaps) (int, error) {
 	var seen Encaps
-	defer func() {
-		if enc != nil {
-			*enc |= seen
-		}
-	}()
+	n, err := etherWalk(b, off, &seen)
+	if enc != nil {
+		*enc |= seen
+	}
+	return n, err
+}
+
+func etherWalk(b []byte, off int, seen *Encaps) (int, error) {
 	for range 6 {
 		if len(b) < off+2 {
 			return 0, ErrShort
@@ -101,13 +104,13 @@ func etherPayload(b []byte, off int, enc *Encaps) (int, error) {
 		case etherTypeVLAN, etherTypeQinQ, etherType9100:
 			off += 4
 		case etherTypePBB: // the I-TAG, then the customer's addresses
-			seen |= EncPBB
+			*seen |= EncPBB
 			off += 2 + 4 + 12
 		case etherTypeMPLS, etherTypeMPLSMC:
-			seen |= EncMPLS
-			return mplsPayload(b, off+2, &seen)
+			*seen |= EncMPLS
+			return mplsPayload(b, off+2, seen)
 		case etherTypePPPoE: // version/type, code, session, length: then PPP
-			seen |= EncPPPoE
+			*seen |= EncPPPoE
 			if len(b) < off+2+6 {
 				return 0, ErrShort
 			}
@@ -121,7 +124,7 @@ func etherPayload(b []byte, off int, enc *Encaps) (int, error) {
 			if et > 1500 || len(b) < off+10 || b[off+2] != 0xaa || b[off+3] != 0xaa || b[off+4] != 0x03 {
 				return 0, ErrNotIPLink
 			}
-			seen |= EncLLC
+			*seen |= EncLLC
 			off += 8
 		}
 	}

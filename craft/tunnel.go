@@ -74,6 +74,19 @@ const maxNesting = 4
 // payload is not IP (or is cut short) is not entered: its outer datagram is
 // the answer. It does not allocate.
 func Decap(linkType int, b []byte) (int, Encaps, error) {
+	// The common case first: TCP straight over Ethernet.
+	if linkType == LinkEthernet && len(b) >= 54 {
+		switch binary.BigEndian.Uint16(b[12:]) {
+		case etherTypeIPv4:
+			if b[14]>>4 == 4 && b[23] == ProtoTCP {
+				return 14, 0, nil
+			}
+		case etherTypeIPv6:
+			if b[14]>>4 == 6 && b[20] == ProtoTCP {
+				return 14, 0, nil
+			}
+		}
+	}
 	var enc Encaps
 	off, err := linkPayload(linkType, b, &enc)
 	if err != nil {
