@@ -281,11 +281,14 @@ func runCell(ctx context.Context, cfg Config, c *Cell) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case c.State == Listen && flags&craft.SYN != 0 && c.Reply == ReplySynAck:
-		// Leave no half-open connection behind.
+	if flags&craft.SYN != 0 && c.Reply == ReplySynAck {
+		// The SYN opened a connection (from LISTEN, or reopened one from
+		// TIME_WAIT): leave nothing half-open behind.
 		e.Inject(craft.RST, seq.Add(1), 0, nil)
-	case c.State != Listen:
+	}
+	switch {
+	case c.State == Listen:
+	default:
 		// Our endpoint does not know of the segments sent by hand: reset
 		// at the peer's RCV.NXT, and past a probe it may have taken.
 		e.Inject(craft.RST, base, 0, nil)

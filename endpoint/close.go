@@ -296,7 +296,17 @@ func (c *Conn) ObserveSynAckRetransmissions(ctx context.Context, d time.Duration
 // context, so it works after Ctrl-C.
 func (c *Conn) Abort() error {
 	switch c.State {
-	case rulebook.Closed, rulebook.Listen, rulebook.SynSent, rulebook.TimeWait:
+	case rulebook.SynSent:
+		// Our SYN may have been answered while we stopped listening: the
+		// peer then holds a half-open connection, which a RST at ISN+1
+		// ends (RFC 9293 3.10.7.4, SYN-RECEIVED). A peer that never saw
+		// the SYN ignores it.
+		if err := c.sendRST(craft.RST, c.ISN.Add(1)); err != nil {
+			return err
+		}
+		c.setState(rulebook.EvAbort)
+		return nil
+	case rulebook.Closed, rulebook.Listen, rulebook.TimeWait:
 		return nil // the peer holds nothing of ours (or is closed)
 	}
 	if err := c.sendRST(craft.RST|craft.ACK, c.SndNxt); err != nil {

@@ -73,3 +73,33 @@ func TestInterruptResetsConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptConform interrupts conform in the middle of its grid, with
+// cells opening, probing and closing at once: exit 130, and the target
+// holds no connection of ours in any state but TIME_WAIT (which the grid
+// creates on purpose and the RFC leaves to expire), half-open ones included.
+func TestInterruptConform(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "intconf", Subnet: 142})
+	for _, after := range []time.Duration{300 * time.Millisecond, 1500 * time.Millisecond} {
+		cmd := exec.Command(bin, "conform", "--parallel", "4", target(l.Target4, lab.PortCloseFirst)+",7")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(after)
+		cmd.Process.Signal(syscall.SIGINT)
+		if err := cmd.Wait(); cmd.ProcessState.ExitCode() != exitInterrupted || !strings.Contains(stderr.String(), "interrupted") {
+			t.Errorf("after %v: %v, stderr %q", after, err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+		out, err := l.NS.Output("ss", "-Htan", "exclude", "listening", "exclude", "time-wait")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(out) != "" {
+			t.Errorf("after an interrupt at %v the target still holds:\n%s", after, out)
+		}
+	}
+}
