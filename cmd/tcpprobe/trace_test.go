@@ -56,29 +56,22 @@ func TestTraceThroughRouters(t *testing.T) {
 	}
 }
 
-// TestTraceMods puts a middlebox into a chain of three routers: the first
-// router, on forwarding, clamps the SYN's MSS, strips SACK-permitted and
-// bleaches DSCP and ECN (nftables, in its forward hook). The first router
-// quotes our SYN before its forward hook runs, so every change is first
-// seen in the second router's quote, and still in the third's.
+// TestTraceMods puts middleboxes into a chain of three routers: the first,
+// on forwarding, clamps the SYN's MSS, strips SACK-permitted and bleaches
+// DSCP and ECN; the second strips timestamps; the third rewrites our
+// source port as it receives the packet (a stateless port map). A router
+// quotes our SYN before its forward hook runs, so the first router's
+// changes are first seen in the second router's quote, the second's in
+// the third's; the port map, done before routing, shows in the third
+// router's own quote. The quotes are matched by sequence number, so the
+// port map does not hide the third hop.
 func TestTraceMods(t *testing.T) {
 	t.Parallel()
 	c := labtest.Chain(t, "trmod", 72, 3, 8080)
-	rules := `table inet tpmbx {
-	chain mb {
-		type filter hook forward priority 0; policy accept;
-		tcp flags syn tcp option maxseg size set 1200
-		tcp flags syn reset tcp option sack-perm
-		ip dscp set cs0
-		ip ecn set not-ect
-		ip6 dscp set cs0
-	}
-}
-`
-	cmd := c.Routers[0].Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v %s", err, out)
+	for hop, actions := range map[int][]string{1: {"mss=1200", "strip=sack", "ecn=bleach", "dscp=0"}, 2: {"strip=ts"}, 3: {"portmap"}} {
+		if err := c.Middlebox(hop, actions); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, tgt := range []netip.Addr{c.Target4, c.Target6} {
 		r := tcpprobe(t, "trace", "--mods", "--json", "-w", "500ms", netip.AddrPortFrom(tgt, 8080).String())
@@ -93,35 +86,34 @@ func TestTraceMods(t *testing.T) {
 			}
 			hops = append(hops, h)
 		}
-		if len(hops) != 4 {
-			t.Fatalf("%v: %d hops", tgt, len(hops))
+		if len(hops) != 4 || !hops[3].Final {
+			t.Fatalf("%v: %d hops: %s", tgt, len(hops), r.stdout)
 		}
-		want := []string{"mss 1460->1200", "removed sackok", "dscp 10->0"}
-		if tgt.Is4() {
-			want = append(want, "ecn ect0->not-ect")
-		}
+		first := []string{"mss 1460->1200", "removed sackok", "dscp 10->0", "ecn ect0->not-ect"}
 		for i, h := range hops[:3] {
 			for _, p := range h.Probes {
 				var got []string
+				sport := false
 				for _, m := range p.Mods {
 					got = append(got, m.String())
+					sport = sport || m.Field == "tcp.sport"
 				}
-				if i == 0 && len(got) != 0 {
-					t.Errorf("%v hop 1 quotes the SYN before its forward hook: %v", tgt, got)
-				}
-				if i > 0 {
-					for _, w := range want {
-						if !slices.Contains(got, w) {
-							t.Errorf("%v hop %d: %v lacks %q", tgt, i+1, got, w)
-						}
+				want := map[int][]string{0: nil, 1: first, 2: append(slices.Clone(first), "removed ts")}[i]
+				for _, w := range want {
+					if !slices.Contains(got, w) {
+						t.Errorf("%v hop %d: %v lacks %q", tgt, i+1, got, w)
 					}
+				}
+				if len(got) != len(want)+map[bool]int{true: 1}[i == 2] || sport != (i == 2) {
+					t.Errorf("%v hop %d: %v, want %v and the source port only at hop 3", tgt, i+1, got, want)
 				}
 			}
 		}
 	}
 	// The text output names the hop where each change is first seen.
 	r := tcpprobe(t, "trace", "--mods", "-w", "500ms", netip.AddrPortFrom(c.Target4, 8080).String())
-	if r.code != exitOK || !strings.Contains(r.stdout, "first seen at hop 2: ") || strings.Count(r.stdout, "first seen") != 1 {
+	if r.code != exitOK || !strings.Contains(r.stdout, "first seen at hop 2: ") || !strings.Contains(r.stdout, "first seen at hop 3: ") ||
+		!strings.Contains(r.stdout, "removed ts") || strings.Count(r.stdout, "first seen") != 2 {
 		t.Errorf("trace --mods: exit %d\n%s", r.code, r.stdout)
 	}
 }
