@@ -179,3 +179,37 @@ func (c *Chain) Down() error {
 	execOut("ip", "route", "del", netip.PrefixFrom(c.v4(0, 0), 24).Masked().String())
 	return first
 }
+
+// FindChain describes the chain called name on subnet as it exists (its
+// routers found by their namespaces), for status, serve and down; ok is
+// false when its target namespace does not exist.
+func FindChain(name string, subnet int) (c *Chain, ok bool) {
+	c = &Chain{Name: name, HostLink: "tpc" + name + "0", subnet: subnet}
+	t := fmt.Sprintf("%s%s-t", NSPrefix, name)
+	if !netns.Exists(t) {
+		return c, false
+	}
+	c.Target = &netns.NS{Name: t}
+	for i := 1; ; i++ {
+		r := fmt.Sprintf("%s%s-r%d", NSPrefix, name, i)
+		if !netns.Exists(r) {
+			break
+		}
+		c.Routers = append(c.Routers, &netns.NS{Name: r})
+		c.Hops4 = append(c.Hops4, c.v4(i-1, 2))
+		c.Hops6 = append(c.Hops6, c.v6(i-1, 2))
+	}
+	n := len(c.Routers)
+	c.Target4, c.Target6 = c.v4(n, 2), c.v6(n, 2)
+	c.Hops4, c.Hops6 = append(c.Hops4, c.Target4), append(c.Hops6, c.Target6)
+	return c, true
+}
+
+// Lab is the chain's target as a lab, for its servers (StartServers).
+func (c *Chain) Lab(cfg Config) (*Lab, error) {
+	cfg.Name = c.Name
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	return &Lab{Config: cfg, NS: c.Target, Target4: c.Target4, Target6: c.Target6}, nil
+}

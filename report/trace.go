@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/tcpprobe/tcpprobe/trace"
@@ -48,6 +49,7 @@ func HopMods(w io.Writer, h trace.Hop, seen map[string]bool) {
 			}
 		}
 	}
+	sort.Strings(fresh)
 	switch {
 	case len(fresh) > 0:
 		fmt.Fprintf(w, "    first seen at hop %d: %s\n", h.TTL, strings.Join(fresh, ", "))

@@ -53,11 +53,35 @@ servers on these ports:
   2 dropped (no answer), 3 rejected (ICMP port unreachable).
 'up' twice is safe; 'down' removes everything; 'status' tells what runs.`, stdout)
 	cfg := labFlags(fs)
+	var co chainOpts
+	fs.IntVar(&co.hops, "hops", 0, "build a chain of N routers (1-8) in 198.19.SUBNET.0/24 between this host and the target, for trace")
+	fs.StringArrayVar(&co.middleboxes, "middlebox", nil, "with --hops: HOP:ACTION[,ACTION...] makes router HOP rewrite what it forwards: "+strings.Join(lab.MiddleboxActions, ", "))
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if co.hops < 0 || (co.hops == 0 && len(co.middleboxes) > 0) {
+		return usageErr("--middlebox goes with --hops N (N routers, 1-8)")
+	}
 	if fs.NArg() != 1 {
 		return usageErr("want one of up, down, status, serve")
+	}
+	if co.hops > 0 {
+		switch fs.Arg(0) {
+		case "up":
+			return chainUp(ctx, *cfg, co, stdout)
+		case "serve":
+			return chainServe(ctx, *cfg)
+		}
+	}
+	if _, chain := lab.FindChain(cfg.Name, cfg.Subnet); chain {
+		switch fs.Arg(0) {
+		case "down":
+			chainDown(*cfg)
+			fmt.Fprintf(stdout, "lab %s is down\n", cfg.Name)
+			return nil
+		case "status":
+			return chainStatus(*cfg, stdout)
+		}
 	}
 	switch fs.Arg(0) {
 	case "up":
@@ -142,7 +166,7 @@ func labUp(ctx context.Context, cfg lab.Config, stdout io.Writer) error {
 	return labStatus(cfg, stdout)
 }
 
-func startServer(cfg lab.Config) error {
+func startServer(cfg lab.Config, extra ...string) error {
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return err
 	}
@@ -159,6 +183,7 @@ func startServer(cfg lab.Config) error {
 		"--synack-retries", strconv.Itoa(cfg.SynAckRetries), "--keep-idle", cfg.KeepIdle.String(),
 		"--keep-interval", cfg.KeepInterval.String(), "--keep-count", strconv.Itoa(cfg.KeepCount),
 		"--fin-timeout", cfg.FinTimeout.String(), "--stack", cfg.Stack)
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpprobe/tcpprobe/lab"
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 
 	"github.com/tcpprobe/tcpprobe/trace"
@@ -115,5 +116,42 @@ func TestTraceMods(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "first seen at hop 2: ") || !strings.Contains(r.stdout, "first seen at hop 3: ") ||
 		!strings.Contains(r.stdout, "removed ts") || strings.Count(r.stdout, "first seen") != 2 {
 		t.Errorf("trace --mods: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// TestLabChainCommand: lab up --hops builds the routers with a middlebox
+// and the target's servers, status lists the hops, trace --mods sees the
+// middlebox, down removes it all; bad chains are refused by name.
+func TestLabChainCommand(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	args := []string{"--name", "lchn", "--subnet", "75"}
+	t.Cleanup(func() { tcpprobe(t, append([]string{"lab", "down"}, args...)...) })
+	r := tcpprobe(t, append([]string{"lab", "up", "--hops", "2", "--middlebox", "1:dscp=0"}, args...)...)
+	if r.code != exitOK || !strings.Contains(r.stdout, "hop 3  target  198.19.75.10") {
+		t.Fatalf("lab up --hops: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := tcpprobe(t, append([]string{"lab", "status"}, args...)...); r.code != exitOK || !strings.Contains(r.stdout, "servers running") {
+		t.Errorf("status: exit %d\n%s", r.code, r.stdout)
+	}
+	r = tcpprobe(t, "trace", "--mods", "-w", "300ms", "198.19.75.10:7")
+	if r.code != exitOK || !strings.Contains(r.stdout, "first seen at hop 2: dscp 10->0") || !strings.Contains(r.stdout, "[syn-ack]") {
+		t.Errorf("trace --mods through the lab's chain: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := tcpprobe(t, append([]string{"lab", "down"}, args...)...); r.code != exitOK {
+		t.Errorf("down: exit %d %s", r.code, r.stderr)
+	}
+	if _, ok := lab.FindChain("lchn", 75); ok {
+		t.Error("the chain is still there after lab down")
+	}
+	for _, bad := range [][]string{
+		{"--middlebox", "1:mss=1200"},
+		{"--hops", "9"},
+		{"--hops", "2", "--middlebox", "3:portmap"},
+		{"--hops", "2", "--middlebox", "1:teleport"},
+	} {
+		if r := tcpprobe(t, append(append([]string{"lab", "up"}, args...), bad...)...); r.code != exitUsage {
+			t.Errorf("lab up %v: exit %d %s", bad, r.code, r.stderr)
+		}
 	}
 }
