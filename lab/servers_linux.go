@@ -33,27 +33,20 @@ type ServerInfo struct {
 // Catalog lists the lab's ports and what answers on each.
 func Catalog(cfg Config) []ServerInfo {
 	_ = cfg.defaults()
+	keepalive, dropped, rejected := "SO_KEEPALIVE", "nftables drops every segment: no answer", "nftables answers ICMP port unreachable"
 	if cfg.Stack == StackGVisor {
-		return []ServerInfo{
-			{PortEcho, "echo", "echoes data; closes after the client closes"},
-			{PortDiscard, "discard", "reads and discards"},
-			{PortCloseFirst, "close-first", "sends a greeting line, then closes first (client sees FIN first)"},
-			{PortHalfClose, "half-close", fmt.Sprintf("after the client's FIN sends %d more lines, then closes", HalfCloseLines)},
-			{PortKeepalive, "keepalive", fmt.Sprintf("reads; netstack keepalive idle %v, interval %v, %d probes", cfg.KeepIdle, cfg.KeepInterval, cfg.KeepCount)},
-			{PortClosed, "closed", "nothing listens: RST"},
-			{PortDropped, "dropped", "an nftables netdev ingress rule drops every segment: no answer"},
-			{PortRejected, "rejected", "not available with gvisor (ingress rules cannot reject): netstack answers RST"},
-		}
+		keepalive, dropped = "netstack keepalive", "an nftables netdev ingress rule drops every segment: no answer"
+		rejected = "not available with gvisor (ingress rules cannot reject): netstack answers RST"
 	}
 	return []ServerInfo{
 		{PortEcho, "echo", "echoes data; closes after the client closes"},
 		{PortDiscard, "discard", "reads and discards"},
 		{PortCloseFirst, "close-first", "sends a greeting line, then closes first (client sees FIN first)"},
 		{PortHalfClose, "half-close", fmt.Sprintf("after the client's FIN sends %d more lines, then closes", HalfCloseLines)},
-		{PortKeepalive, "keepalive", fmt.Sprintf("reads; SO_KEEPALIVE idle %v, interval %v, %d probes", cfg.KeepIdle, cfg.KeepInterval, cfg.KeepCount)},
+		{PortKeepalive, "keepalive", fmt.Sprintf("reads; %s idle %v, interval %v, %d probes", keepalive, cfg.KeepIdle, cfg.KeepInterval, cfg.KeepCount)},
 		{PortClosed, "closed", "nothing listens: RST"},
-		{PortDropped, "dropped", "nftables drops every segment: no answer"},
-		{PortRejected, "rejected", "nftables answers ICMP port unreachable"},
+		{PortDropped, "dropped", dropped},
+		{PortRejected, "rejected", rejected},
 	}
 }
 

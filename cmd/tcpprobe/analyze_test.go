@@ -278,24 +278,7 @@ func TestPacketsAgreeWithTshark(t *testing.T) {
 	total, agree := 0, 0
 	for _, f := range files {
 		theirs := tsharktest.Analysis(t, f)
-		r := tcpprobe(t, "analyze", "--packets", "-C", "--fail-on", "never", f)
-		if r.code != exitOK {
-			t.Fatalf("%s: exit %d %s", f, r.code, r.stderr)
-		}
-		ours := map[int64][]string{}
-		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-			var p struct {
-				Frame    int64    `json:"frame"`
-				Analysis []string `json:"analysis"`
-			}
-			if line == "" {
-				continue
-			}
-			if err := json.Unmarshal([]byte(line), &p); err != nil {
-				t.Fatalf("%s: %v: %s", f, err, line)
-			}
-			ours[p.Frame] = p.Analysis
-		}
+		ours := packetLines(t, f)
 		for frame, want := range theirs {
 			total++
 			got := ours[frame]

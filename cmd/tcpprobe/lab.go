@@ -295,15 +295,22 @@ func labServe(ctx context.Context, cfg lab.Config) error {
 		}
 		defer srv.Close()
 	}
+	untilGone(ctx, l.Exists)
+	return nil
+}
+
+// untilGone waits for ctx to end or for exists to report false (the lab
+// was deleted by hand), checking every second.
+func untilGone(ctx context.Context, exists func() bool) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			if !l.Exists() {
-				return nil
+			if !exists() {
+				return
 			}
 		}
 	}

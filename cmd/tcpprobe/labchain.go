@@ -129,18 +129,11 @@ func chainServe(ctx context.Context, cfg lab.Config) error {
 		return err
 	}
 	defer srv.Close()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if _, ok := lab.FindChain(cfg.Name, cfg.Subnet); !ok {
-				return nil
-			}
-		}
-	}
+	untilGone(ctx, func() bool {
+		_, ok := lab.FindChain(cfg.Name, cfg.Subnet)
+		return ok
+	})
+	return nil
 }
 
 // chainDown removes the chain called cfg.Name, if there is one.

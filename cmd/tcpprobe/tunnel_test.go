@@ -143,6 +143,9 @@ func packetLines(t *testing.T, path string) map[int64][]string {
 			Frame    int64    `json:"frame"`
 			Analysis []string `json:"analysis"`
 		}
+		if line == "" {
+			continue // a capture without TCP
+		}
 		if err := json.Unmarshal([]byte(line), &p); err != nil {
 			t.Fatalf("%v: %s", err, line)
 		}
