@@ -198,12 +198,20 @@ func portFor(state string, ports []PortInfo) (uint16, string) {
 	return 0, "no given port is open and holds the connection"
 }
 
-// session opens a fresh connection's session and endpoint to port.
+// sessions serializes opening and closing sessions: each creates and
+// deletes an nftables table of its own, and under --parallel the kernel
+// was seen to refuse a rule for a table another goroutine had just made.
+var sessions sync.Mutex
+
+// session opens a fresh connection's session and endpoint to port; close
+// closes the session.
 func session(cfg Config, port uint16) (*wire.Session, *endpoint.Conn, error) {
 	rc := cfg.Target
 	rc.Target = netip.AddrPortFrom(rc.Target.Addr(), port)
 	rc.SrcPort = 0
+	sessions.Lock()
 	sess, err := handshake.OpenSession(rc, false)
+	sessions.Unlock()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -215,6 +223,12 @@ func session(cfg Config, port uint16) (*wire.Session, *endpoint.Conn, error) {
 	return sess, e, nil
 }
 
+func closeSession(s *wire.Session) {
+	sessions.Lock()
+	defer sessions.Unlock()
+	s.Close()
+}
+
 // learn connects to port and watches it: does it speak first, close first?
 func learn(ctx context.Context, cfg Config, port uint16) (PortInfo, error) {
 	pi := PortInfo{Port: port}
@@ -222,7 +236,7 @@ func learn(ctx context.Context, cfg Config, port uint16) (PortInfo, error) {
 	if err != nil {
 		return pi, err
 	}
-	defer sess.Close()
+	defer closeSession(sess)
 	out, err := e.Open(ctx, endpoint.OpenConfig{})
 	if err != nil || out != endpoint.Open {
 		return pi, err
@@ -255,7 +269,7 @@ func runCell(ctx context.Context, cfg Config, c *Cell) error {
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer closeSession(sess)
 	defer func() {
 		e.Abort() // nothing of ours stays open on the target
 		e.Drain(50 * time.Millisecond)
@@ -263,6 +277,13 @@ func runCell(ctx context.Context, cfg Config, c *Cell) error {
 	base, ackSent, err := reach(ctx, e, c.State, c) // base: the peer's RCV.NXT
 	if err != nil || c.Verdict == Unreachable {
 		return err
+	}
+	if c.State != Listen {
+		// A quiet moment: what the peer still sends about reaching the
+		// state (a window update, a late ACK) is not an answer to the probe.
+		if _, err := e.Collect(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
 	}
 	flags, seq, ack, payload := probeSegment(e, c.State, c.Probe, base, ackSent)
 	if err := e.Inject(flags, seq, ack, payload); err != nil {
@@ -349,12 +370,19 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 			return 0, 0, err
 		}
 		for _, ev := range evs {
-			if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.FIN != 0 && ev.Pkt.TCP.Ack == fin.Add(1) {
-				c.peerFIN, c.peerFINSeen = ev.Pkt.TCP.Seq, true
+			if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.FIN != 0 && ev.Pkt.TCP.Ack == fin.Add(1) && !c.peerFINSeen {
+				// The FIN's own sequence number: after any data it carries.
+				c.peerFIN, c.peerFINSeen = ev.Pkt.TCP.Seq.Add(uint32(ev.Pkt.PayloadLen)), true
 			}
 		}
 		if !c.peerFINSeen {
 			return unreachable(fmt.Sprintf("port %d did not close after our FIN", c.Port))
+		}
+		// Acknowledge what it sent before its FIN (a half-closing server
+		// sends data after our FIN), not the FIN: only the FIN is left to
+		// retransmit.
+		if err := e.Inject(craft.ACK, fin.Add(1), c.peerFIN, nil); err != nil {
+			return 0, 0, err
 		}
 		return fin.Add(1), c.peerFIN, nil // its FIN is not acknowledged
 	case TimeWait:
@@ -422,8 +450,8 @@ func classify(e *endpoint.Conn, c *Cell, evs []endpoint.Event) string {
 		default:
 			t := &ev.Pkt.TCP
 			switch {
-			case c.peerFINSeen && t.Flags&craft.FIN != 0 && ev.Pkt.PayloadLen == 0 && t.Seq == c.peerFIN:
-				continue
+			case c.peerFINSeen && t.Flags&craft.FIN != 0 && t.Seq.Add(uint32(ev.Pkt.PayloadLen)) == c.peerFIN:
+				continue // its FIN again (with the data before it, coalesced)
 			case t.Flags&craft.RST != 0:
 				r = ReplyRST
 			case t.Flags.Has(craft.SYN | craft.ACK):
@@ -478,7 +506,7 @@ func followUp(ctx context.Context, e *endpoint.Conn, c *Cell, base, ackSent craf
 		after = AfterKept // the third ACK was taken
 	}
 	for _, ev := range evs {
-		if !ev.Pkt.HasTCP || (c.peerFINSeen && ev.Pkt.TCP.Seq == c.peerFIN && ev.Pkt.TCP.Flags&craft.FIN != 0 && ev.Pkt.TCP.Flags&craft.RST == 0) {
+		if !ev.Pkt.HasTCP || (c.peerFINSeen && ev.Pkt.TCP.Seq.Add(uint32(ev.Pkt.PayloadLen)) == c.peerFIN && ev.Pkt.TCP.Flags&craft.FIN != 0 && ev.Pkt.TCP.Flags&craft.RST == 0) {
 			continue
 		}
 		switch f := ev.Pkt.TCP.Flags; {

@@ -33,7 +33,7 @@ FIN reaches LAST_ACK. Verdicts: pass, allowed (a choice the RFCs leave
 open), fail (a MUST broken), unreachable.`, stdout)
 	states := fs.String("states", "", "comma-separated peer states to test (default all)")
 	probes := fs.String("probes", "", "comma-separated probes to test (default all)")
-	parallel := fs.Int("parallel", 1, "cells tested at once (1-32)")
+	parallel := fs.Int("parallel", 4, "cells tested at once, each on its own connection (1-32)")
 	window := fs.Duration("window", 300*time.Millisecond, "how long the replies to a probe are collected")
 	preset := fs.String("syn-opts", "linux", "SYN options preset: linux, windows, bsd, none")
 	v4 := fs.BoolP("ipv4", "4", false, "resolve HOST to IPv4")

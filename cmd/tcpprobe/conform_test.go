@@ -28,8 +28,8 @@ func conformCells(t *testing.T, wantCode int, args ...string) map[[2]string]conf
 	return cells
 }
 
-// TestConform runs the whole grid against both stacks through a port that
-// closes first (13) and one that holds (7): every state is reached, no
+// TestConform runs the whole grid against both stacks through the lab's
+// half-close (19), close-first (13) and echo (7) ports: every state is reached, no
 // cell fails, and the answers the RFCs fix are there: a RST with the exact
 // sequence number resets, one elsewhere in the window draws a challenge ACK
 // (RFC 5961 3.2) and keeps the connection, one outside it changes nothing,
@@ -42,7 +42,8 @@ func TestConform(t *testing.T) {
 		t.Run(st.stack, func(t *testing.T) {
 			t.Parallel()
 			l := labtest.ForTest(t, lab.Config{Name: "conform" + st.suffix, Subnet: st.subnet, Stack: st.stack})
-			cells := conformCells(t, exitOK, target(l.Target4, lab.PortCloseFirst)+","+"7")
+			// The lab's half-close, close-first and echo ports, as the README runs it.
+			cells := conformCells(t, exitOK, target(l.Target4, lab.PortHalfClose)+",13,7")
 			if len(cells) != len(conform.States)*len(conform.Probes) {
 				t.Fatalf("%d cells", len(cells))
 			}
@@ -67,7 +68,8 @@ func TestConform(t *testing.T) {
 			}
 			want(conform.Listen, "ack-new", conform.ReplyRST, "")
 			want(conform.Listen, "syn", conform.ReplySynAck, "")
-			want(conform.Established, "data-in-window", conform.ReplyData, conform.AfterKept) // the echo
+			want(conform.Established, "data-in-window", conform.ReplyACK, conform.AfterKept) // port 19 reads
+			want(conform.Established, "fin", conform.ReplyData, "")                          // and then writes its lines
 			tw := conform.AfterDropped
 			if st.stack == lab.StackGVisor {
 				tw = conform.AfterKept
