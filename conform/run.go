@@ -198,20 +198,13 @@ func portFor(state string, ports []PortInfo) (uint16, string) {
 	return 0, "no given port is open and holds the connection"
 }
 
-// sessions serializes opening and closing sessions: each creates and
-// deletes an nftables table of its own, and under --parallel the kernel
-// was seen to refuse a rule for a table another goroutine had just made.
-var sessions sync.Mutex
-
 // session opens a fresh connection's session and endpoint to port; close
 // closes the session.
 func session(cfg Config, port uint16) (*wire.Session, *endpoint.Conn, error) {
 	rc := cfg.Target
 	rc.Target = netip.AddrPortFrom(rc.Target.Addr(), port)
 	rc.SrcPort = 0
-	sessions.Lock()
 	sess, err := handshake.OpenSession(rc, false)
-	sessions.Unlock()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -223,12 +216,6 @@ func session(cfg Config, port uint16) (*wire.Session, *endpoint.Conn, error) {
 	return sess, e, nil
 }
 
-func closeSession(s *wire.Session) {
-	sessions.Lock()
-	defer sessions.Unlock()
-	s.Close()
-}
-
 // learn connects to port and watches it: does it speak first, close first?
 func learn(ctx context.Context, cfg Config, port uint16) (PortInfo, error) {
 	pi := PortInfo{Port: port}
@@ -236,7 +223,7 @@ func learn(ctx context.Context, cfg Config, port uint16) (PortInfo, error) {
 	if err != nil {
 		return pi, err
 	}
-	defer closeSession(sess)
+	defer sess.Close()
 	out, err := e.Open(ctx, endpoint.OpenConfig{})
 	if err != nil || out != endpoint.Open {
 		return pi, err
@@ -269,7 +256,7 @@ func runCell(ctx context.Context, cfg Config, c *Cell) error {
 	if err != nil {
 		return err
 	}
-	defer closeSession(sess)
+	defer sess.Close()
 	defer func() {
 		e.Abort() // nothing of ours stays open on the target
 		e.Drain(50 * time.Millisecond)

@@ -40,6 +40,18 @@ func InNetNS(fd int) Option {
 	return func(o *[]nftables.ConnOption) { *o = append(*o, nftables.WithNetNSFd(fd)) }
 }
 
+// flushMu makes the process's guards send their nftables batches one at a
+// time: with several guards made and closed at once (conform --parallel)
+// the kernel was seen to refuse a rule for a table just created
+// (NFT_MSG_NEWRULE: ENOENT).
+var flushMu sync.Mutex
+
+func flush(c *nftables.Conn) error {
+	flushMu.Lock()
+	defer flushMu.Unlock()
+	return c.Flush()
+}
+
 // New creates the guard's table and output chain. It needs CAP_NET_ADMIN.
 func New(opts ...Option) (*Guard, error) {
 	copts := []nftables.ConnOption{nftables.AsLasting()}
@@ -66,7 +78,7 @@ func New(opts ...Option) (*Guard, error) {
 		Priority: &prio,
 		Policy:   &policy,
 	})
-	if err := conn.Flush(); err != nil {
+	if err := flush(conn); err != nil {
 		conn.CloseLasting()
 		return nil, privilege.Check("create nftables table", "CAP_NET_ADMIN", err)
 	}
@@ -91,7 +103,7 @@ func (g *Guard) DropRST(local, remote netip.AddrPort) error {
 		return nil
 	}
 	r := g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstRuleExprs(local, remote), UserData: ruleTag(local, remote)})
-	if err := g.conn.Flush(); err != nil {
+	if err := flush(g.conn); err != nil {
 		return privilege.Check("add nftables rule", "CAP_NET_ADMIN", err)
 	}
 	g.rules[key] = r
@@ -114,7 +126,7 @@ func (g *Guard) Allow(local, remote netip.AddrPort) error {
 	if err := g.conn.DelRule(r); err != nil {
 		return err
 	}
-	if err := g.conn.Flush(); err != nil {
+	if err := flush(g.conn); err != nil {
 		return fmt.Errorf("delete nftables rule: %w", err)
 	}
 	delete(g.rules, key)
@@ -153,7 +165,7 @@ func (g *Guard) DropRSTFrom(local netip.AddrPort) error {
 		return ErrClosed
 	}
 	g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstFromPortExprs(local)})
-	if err := g.conn.Flush(); err != nil {
+	if err := flush(g.conn); err != nil {
 		return privilege.Check("add nftables rule", "CAP_NET_ADMIN", err)
 	}
 	return nil
@@ -185,7 +197,7 @@ func (g *Guard) Close() error {
 	}
 	g.closed = true
 	g.conn.DelTable(g.table)
-	err := g.conn.Flush()
+	err := flush(g.conn)
 	if cerr := g.conn.CloseLasting(); err == nil {
 		err = cerr
 	}
