@@ -30,6 +30,8 @@ type Config struct {
 	// SYN options (MSS 1460, SACK-permitted, timestamps, window scale 7),
 	// DSCP AF11 and ECT(0).
 	Mods bool
+	// Write is a pcap file for every probe and every answer captured.
+	Write string
 }
 
 // HopProbe is one probe's answer at a hop.
@@ -67,8 +69,8 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 	// a second SYN on a 4-tuple the target holds half-open would be
 	// answered differently from the first.
 	filter := capture.TraceFilter
-	if cfg.Mods {
-		filter = capture.TraceModsFilter
+	if cfg.Mods || cfg.Write != "" {
+		filter = capture.TraceModsFilter // our probes too
 	}
 	m, err := wire.OpenMany(wire.ManyConfig{Dst: dst, Ports: cfg.Probes, SrcPort: cfg.SrcPort, GuardTo: cfg.Target, Immediate: true,
 		Filter: func(src netip.Addr, ports []uint16) string { return filter(src, ports, cfg.Target) }})
@@ -90,6 +92,7 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 		tos = 10<<2 | 2 // DSCP AF11, ECT(0)
 	}
 	asSent := map[craft.Seq][]byte{} // each probe as it left, from the capture
+	var frames []capture.Frame        // for cfg.Write
 	for ttl := 1; ttl <= cfg.MaxHops && ctx.Err() == nil; ttl++ {
 		hop := Hop{TTL: ttl, Probes: make([]HopProbe, cfg.Probes)}
 		sent := make([]time.Time, cfg.Probes)
@@ -120,6 +123,9 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 				}
 				return hops, err
 			}
+			if cfg.Write != "" {
+				frames = append(frames, capture.Frame{Time: f.Time, Data: slices.Clone(f.Data), Length: f.Length, LinkType: f.LinkType})
+			}
 			off, err := craft.IPOffset(f.LinkType, f.Data)
 			if err != nil || pkt.Decode(f.Data[off:]) != nil {
 				continue
@@ -127,9 +133,11 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 			var seq craft.Seq
 			var hp HopProbe
 			switch {
-			case cfg.Mods && pkt.HasTCP && pkt.Src() == local.Addr() && pkt.Dst() == dst && pkt.TCP.Flags == craft.SYN:
-				asSent[pkt.TCP.Seq] = slices.Clone(f.Data[off:])
-				continue
+			case pkt.HasTCP && pkt.Src() == local.Addr() && pkt.Dst() == dst && pkt.TCP.Flags == craft.SYN:
+				if cfg.Mods {
+					asSent[pkt.TCP.Seq] = slices.Clone(f.Data[off:])
+				}
+				continue // one of our probes
 			case pkt.HasICMP && pkt.ICMP.Quote.Valid && pkt.ICMP.Quote.Dst == dst:
 				// Matched by sequence number, not by the quoted ports: a NAT
 				// on the path rewrites those.
@@ -174,6 +182,11 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 		hops = append(hops, hop)
 		if hop.Final {
 			break
+		}
+	}
+	if cfg.Write != "" && len(frames) > 0 {
+		if err := capture.WriteFile(cfg.Write, frames[0].LinkType, frames); err != nil {
+			return hops, err
 		}
 	}
 	return hops, ctx.Err()

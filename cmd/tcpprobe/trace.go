@@ -27,6 +27,7 @@ tcptraceroute.`, stdout)
 	v4 := fs.BoolP("ipv4", "4", false, "resolve HOST to IPv4")
 	v6 := fs.BoolP("ipv6", "6", false, "resolve HOST to IPv6")
 	jsonOut := fs.Bool("json", false, "one JSON object per hop")
+	write := fs.String("write", "", "write every probe and answer to this pcap file")
 	mods := fs.Bool("mods", false, "compare each router's quote of our SYN with the SYN as it left: which hop rewrites MSS, options, DSCP/ECN, addresses or ports")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -48,7 +49,7 @@ tcptraceroute.`, stdout)
 	if !*jsonOut {
 		fmt.Fprintf(stdout, "traceroute to %s (tcp syn), %d hops max\n", target, *maxHops)
 	}
-	hops, err := trace.Run(ctx, trace.Config{Target: target, MaxHops: *maxHops, Probes: *probes, Wait: *wait, SrcPort: *sport, Mods: *mods})
+	hops, err := trace.Run(ctx, trace.Config{Target: target, MaxHops: *maxHops, Probes: *probes, Wait: *wait, SrcPort: *sport, Mods: *mods, Write: *write})
 	enc := json.NewEncoder(stdout)
 	seen := map[string]bool{} // changes already reported at an earlier hop
 	for _, h := range hops {

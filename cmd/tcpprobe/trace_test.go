@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/tcpprobe/tcpprobe/lab"
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 
+	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 	"github.com/tcpprobe/tcpprobe/trace"
 )
 
@@ -50,11 +52,14 @@ func TestTraceThroughRouters(t *testing.T) {
 			t.Error("last hop not final")
 		}
 	}
-	// A closed port answers with RST at the last hop.
-	r := tcpprobe(t, "trace", "-w", "500ms", netip.AddrPortFrom(c.Target4, 9).String())
+	// A closed port answers with RST at the last hop; --write keeps our 12
+	// probes and the 12 answers, every checksum good in tshark.
+	pcap := filepath.Join(t.TempDir(), "trace.pcap")
+	r := tcpprobe(t, "trace", "-w", "500ms", "--write", pcap, netip.AddrPortFrom(c.Target4, 9).String())
 	if r.code != exitOK || !strings.Contains(r.stdout, "[rst]") || strings.Count(r.stdout, "\n") != 5 {
 		t.Errorf("trace to a closed port: %d\n%s", r.code, r.stdout)
 	}
+	tsharktest.AllValid(t, pcap, 24)
 }
 
 // TestTraceMods puts middleboxes into a chain of three routers: the first,
