@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 		tos = 10<<2 | 2 // DSCP AF11, ECT(0)
 	}
 	asSent := map[craft.Seq][]byte{} // each probe as it left, from the capture
-	var frames []capture.Frame        // for cfg.Write
+	var frames []capture.Frame       // for cfg.Write
 	for ttl := 1; ttl <= cfg.MaxHops && ctx.Err() == nil; ttl++ {
 		hop := Hop{TTL: ttl, Probes: make([]HopProbe, cfg.Probes)}
 		sent := make([]time.Time, cfg.Probes)
