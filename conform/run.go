@@ -421,11 +421,14 @@ func probeSegment(e *endpoint.Conn, state, probe string, base, ackSent craft.Seq
 	panic("conform: unknown probe " + probe)
 }
 
+// replyRank orders replies when the peer sent several: the most telling
+// one names the answer.
+var replyRank = map[string]int{ReplyNone: 0, ReplyACK: 1, ReplyChallengeACK: 1, ReplyData: 2, ReplySynAck: 3, ReplyRST: 4, ReplyICMP: 5}
+
 // classify names the peer's answer. Retransmissions of its own FIN (in
 // LAST_ACK) are its timers, not an answer.
 func classify(e *endpoint.Conn, c *Cell, evs []endpoint.Event) string {
 	reply := ReplyNone
-	rank := map[string]int{ReplyNone: 0, ReplyACK: 1, ReplyChallengeACK: 1, ReplyData: 2, ReplySynAck: 3, ReplyRST: 4, ReplyICMP: 5}
 	for _, ev := range evs {
 		c.Replies = append(c.Replies, ladder.PacketOf(&ev.Pkt))
 		r := ReplyNone
@@ -452,7 +455,7 @@ func classify(e *endpoint.Conn, c *Cell, evs []endpoint.Event) string {
 				}
 			}
 		}
-		if rank[r] > rank[reply] {
+		if replyRank[r] > replyRank[reply] {
 			reply = r
 		}
 	}

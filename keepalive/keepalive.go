@@ -273,7 +273,7 @@ func observe(ctx context.Context, cfg Config, res *Result, e *endpoint.Conn) err
 		res.NoPeerProbe = true
 		res.Note = fmt.Sprintf("no keepalive probe from the peer within %v (--max-wait): its keepalive is off or its idle time longer", cfg.MaxWait)
 		e.Close(ctx, cfg.Target.Close)
-	case cfg.Silent && !res.GaveUp && len(res.Peer) > 0:
+	case cfg.Silent && !res.GaveUp: // it probed (the case above) and sent no RST
 		// No RST by now: has the peer closed silently (as RFC 9293 3.10.8
 		// closes on a timeout, and gVisor's netstack does)? A probe of our
 		// own tells: a closed connection answers it with a RST.
@@ -286,9 +286,6 @@ func observe(ctx context.Context, cfg Config, res *Result, e *endpoint.Conn) err
 			res.Note = "the peer gave up without a RST: it answered our probe after its last one with a RST"
 			break
 		}
-		res.Note = fmt.Sprintf("the peer had not given up after %v (--max-wait)", cfg.MaxWait)
-		e.Tracker.KeepAliveGaveUp(rulebook.Server, 0)
-	case cfg.Silent && !res.GaveUp:
 		res.Note = fmt.Sprintf("the peer had not given up after %v (--max-wait)", cfg.MaxWait)
 		e.Tracker.KeepAliveGaveUp(rulebook.Server, 0)
 	case !cfg.Silent && res.StillUp:

@@ -35,14 +35,17 @@ func Conform(w io.Writer, r *conform.Result, st Style) {
 		fmt.Fprintf(w, "  %d %s", p.Port, strings.Join(what, ","))
 	}
 	fmt.Fprint(w, "\n\n")
-	var probes []string
 	cells := map[[2]string]conform.Cell{}
+	tested := map[string]bool{}
 	for _, c := range r.Cells {
-		if _, ok := cells[[2]string{"", c.Probe}]; !ok {
-			cells[[2]string{"", c.Probe}] = c
-			probes = append(probes, c.Probe)
-		}
 		cells[[2]string{c.State, c.Probe}] = c
+		tested[c.Probe] = true
+	}
+	var probes []string // the grid's columns, in the grid's order
+	for _, p := range conform.Probes {
+		if tested[p] {
+			probes = append(probes, p)
+		}
 	}
 	fmt.Fprintf(w, "%-13s", "peer state")
 	for i := range probes {
