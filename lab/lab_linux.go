@@ -392,3 +392,24 @@ func (l *Lab) RunningProfiles() []string {
 	}
 	return out
 }
+
+// ForTarget returns the lab whose target address a is, when the route to
+// it leaves through iface (the lab's veth, tp<name>) and the lab exists.
+func ForTarget(iface string, a netip.Addr) (*Lab, bool) {
+	name, ok := strings.CutPrefix(iface, "tp")
+	if !ok || !netns.Exists(NSName(name)) {
+		return nil, false
+	}
+	a = a.Unmap()
+	subnet := -1
+	if b := a.As16(); a.Is4() {
+		subnet = int(a.As4()[2])
+	} else if n, err := strconv.Atoi(fmt.Sprintf("%x", uint16(b[6])<<8|uint16(b[7]))); err == nil {
+		subnet = n // the group reads as the subnet's decimal digits
+	}
+	l, err := Describe(Config{Name: name, Subnet: subnet})
+	if err != nil || (a != l.Target4 && a != l.Target6) {
+		return nil, false
+	}
+	return l, true
+}
