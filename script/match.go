@@ -164,6 +164,13 @@ func (n *Numbers) Check(p *Packet, got *craft.Packet) []string {
 }
 
 func (n *Numbers) checkOptions(want, got []craft.Option) string {
+	// EOL padding to the 4-byte boundary is encoding, not an option.
+	for len(got) > 0 && got[len(got)-1].Kind == craft.OptEOL {
+		got = got[:len(got)-1]
+	}
+	for len(want) > 0 && want[len(want)-1].Kind == craft.OptEOL {
+		want = want[:len(want)-1]
+	}
 	mismatch := func() string {
 		return fmt.Sprintf("options <%s>, want <%s>", optionsText(got, n, true), optionsText(want, nil, true))
 	}

@@ -240,6 +240,10 @@ func parseEvent(text string) (Line, error) {
 		var err error
 		var tok string
 		tok, rest = cutField(rest)
+		if t, end, ok := strings.Cut(tok, "..."); ok {
+			// "+0...0.100 read(...)": the end belongs to the call.
+			tok, rest = t, "..."+end+" "+rest
+		}
 		if l.Time, err = parseTime(tok); err != nil {
 			return l, err
 		}
@@ -309,9 +313,6 @@ func parseTime(tok string) (Time, error) {
 	}
 	rel := strings.HasPrefix(tok, "+")
 	num := strings.TrimPrefix(tok, "+")
-	if i := strings.Index(num, "..."); i >= 0 {
-		num = num[:i] // the end of a blocking call; parseCall reads it
-	}
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil || v < 0 || v > 1e6 || strings.ContainsAny(num, "eEnNxX") {
 		return Time{}, fmt.Errorf("time %q: want seconds like 0, +.1, 1.5 or *", tok)

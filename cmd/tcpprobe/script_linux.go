@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ lines is refused unless --no-syscalls skips them (the host's own server then
 plays its part). Backquoted shell lines run in the lab target (tun0 is its
 eth0). A run stops at its first failing line; what it left open is reset.
 A directory runs every *.pkt in it, with a summary.`, stdout)
-	ip := fs.String("ip", "", "address families to run: 4, 6, mapped (an IPv6 socket on the IPv4 wire) or all (default: the target's)")
+	ip := fs.String("ip", "", "address families to run, comma-separated: 4, 6, mapped (an IPv6 socket on the IPv4 wire) or all (default: the target's)")
 	noSyscalls := fs.Bool("no-syscalls", false, "skip syscall lines (a host that is not a tcpprobe lab target)")
 	tolerance := fs.Duration("tolerance", 0, "timing tolerance (default 4ms, or the script's --tolerance_usecs)")
 	defines := fs.StringArrayP("define", "D", nil, "NAME=VALUE: replace the word NAME in the scripts (packetdrill's -D)")
@@ -99,8 +100,17 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 		fams = []string{"ipv6"}
 	}
 	if *ip != "" {
-		if fams = scriptFamilies[*ip]; fams == nil {
-			return usageErr("--ip %q: want 4, 6, mapped or all", *ip)
+		fams = nil
+		for _, x := range strings.Split(*ip, ",") {
+			f := scriptFamilies[x]
+			if f == nil {
+				return usageErr("--ip %q: want 4, 6, mapped or all (or a list: 4,mapped)", *ip)
+			}
+			for _, y := range f {
+				if !slices.Contains(fams, y) {
+					fams = append(fams, y)
+				}
+			}
 		}
 	}
 	type run struct {
@@ -134,6 +144,9 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 				return usageErr("%s: %v", f, err)
 			}
 			if fam == "ipv4-mapped-ipv6" && cfg.Exec == nil {
+				if *ip == "all" {
+					continue // without our socket on the target, mapped is plain IPv4
+				}
 				return usageErr("--ip mapped needs the lab target to make the IPv6 socket")
 			}
 			runs = append(runs, run{cfg, f})

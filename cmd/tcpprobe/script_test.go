@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tcpprobe/tcpprobe/lab"
+	"github.com/tcpprobe/tcpprobe/lab/labtest"
+	"github.com/tcpprobe/tcpprobe/script"
+)
+
+// scriptRuns runs tcpprobe script --json and returns one result per run.
+func scriptRuns(t *testing.T, wantCode int, args ...string) []script.Result {
+	t.Helper()
+	r := tcpprobe(t, append([]string{"script", "--json"}, args...)...)
+	var out []script.Result
+	var failed []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var res script.Result
+		if err := json.Unmarshal([]byte(line), &res); err != nil {
+			if r.code == wantCode {
+				t.Fatalf("%v: %.300s", err, line)
+			}
+			break
+		}
+		out = append(out, res)
+		if f := res.Failed(); f != nil {
+			failed = append(failed, fmt.Sprintf("%s (%s) line %d %q: %s (seen %s)", res.Script, res.Family, f.Line, f.Text, f.Why, f.Seen))
+		}
+		if len(res.HostFailures) > 0 {
+			failed = append(failed, fmt.Sprintf("%s (%s): host broke %v", res.Script, res.Family, res.HostFailures))
+		}
+	}
+	if r.code != wantCode {
+		t.Fatalf("script %v: exit %d, want %d\n%s\n%s", args, r.code, wantCode, strings.Join(failed, "\n"), r.stderr)
+	}
+	return out
+}
+
+// scriptTolerance widens packetdrill's 4 ms for the suite: the lab tests
+// run in parallel on one machine, and a loaded scheduler delays a kernel
+// ACK by a few milliseconds (the scripts' own windows stay as written).
+const scriptTolerance = "25ms"
+
+// TestScriptCorpus runs the project's scripts against the Linux lab with
+// the executor playing the server (or client) application: handshake,
+// data, a lost segment retransmitted, active, passive and simultaneous
+// close, RSTs, keepalive, SACK, timestamps and window scaling, each over
+// IPv4, IPv6 and IPv4-mapped IPv6. Every line of every run must pass and
+// the host must break no rule.
+func TestScriptCorpus(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "script", Subnet: 171})
+	to := target(l.Target4, 8080)
+	runs := scriptRuns(t, exitOK, "--ip", "all", "--tolerance", scriptTolerance, "../../testdata/scripts", to)
+	runs = append(runs, scriptRuns(t, exitOK, "--ip", "4,mapped", "--tolerance", scriptTolerance, "../../testdata/scripts/ipv4", to)...)
+	files, _ := filepath.Glob("../../testdata/scripts/*.pkt")
+	v4only, _ := filepath.Glob("../../testdata/scripts/ipv4/*.pkt")
+	if want := 3*len(files) + 2*len(v4only); len(runs) != want || len(files) < 9 {
+		t.Fatalf("%d runs of %d scripts, want %d", len(runs), len(files), want)
+	}
+	fams := map[string]int{}
+	for _, r := range runs {
+		fams[r.Family]++
+		if !r.Passed || len(r.HostFailures) > 0 {
+			t.Errorf("%s (%s): passed %v, host broke %v", r.Script, r.Family, r.Passed, r.HostFailures)
+		}
+		for _, l := range r.Lines {
+			if l.Status != script.StatusPass {
+				t.Errorf("%s (%s) line %d %q: %s %s (seen %s)", r.Script, r.Family, l.Line, l.Text, l.Status, l.Why, l.Seen)
+			}
+		}
+		if r.Packets < 3 {
+			t.Errorf("%s (%s): %d packets captured", r.Script, r.Family, r.Packets)
+		}
+	}
+	if fams["ipv4"] == 0 || fams["ipv6"] == 0 || fams["ipv4-mapped-ipv6"] == 0 {
+		t.Errorf("families %v", fams)
+	}
+}
+
+// TestScriptFailure: a > line the host does not match fails with what was
+// seen and why, the lines after it are not run, the exit code is 1, and
+// the connection and listener the script opened are gone from the target
+// afterwards (the executor aborts its sockets, tcpprobe resets the flow).
+func TestScriptFailure(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "scriptf", Subnet: 172})
+	f := filepath.Join(t.TempDir(), "wrong.pkt")
+	os.WriteFile(f, []byte(`0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
++0 > S. 0:0(0) ack 1 <...>
++0 < . 1:1(0) ack 1 win 257
++0 accept(3, ..., ...) = 4
++0 < P. 1:11(10) ack 1 win 257
++0 > . 1:1(0) ack 5
++0 read(4, ..., 100) = 10
+`), 0o644)
+	runs := scriptRuns(t, exitFailed, "--tolerance", scriptTolerance, f, target(l.Target4, 8080))
+	r := runs[0]
+	if r.Passed || len(r.Lines) != 11 {
+		t.Fatalf("%+v", r)
+	}
+	bad := r.Lines[9]
+	if bad.Status != script.StatusFail || bad.Why != "ack 11, want 5" || !strings.HasPrefix(bad.Seen, "> . 1:1(0) ack 11") {
+		t.Errorf("line 10: %+v", bad)
+	}
+	if r.Lines[10].Status != script.StatusNotRun || r.Lines[8].Status != script.StatusPass {
+		t.Errorf("lines 9 and 11: %+v %+v", r.Lines[8], r.Lines[10])
+	}
+	out, err := l.NS.Output("ss", "-Htan", "sport = :8080 or dport = :8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("left on the target:\n%s", out)
+	}
+}
+
+// TestScriptRemote: a script without syscall lines runs against any
+// listening port, here the lab's echo port on both stacks; a script with
+// syscall lines is refused against a host that is not a Linux lab target
+// unless --no-syscalls skips them.
+func TestScriptRemote(t *testing.T) {
+	t.Parallel()
+	for _, st := range labStacks(153) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			l := labtest.ForTest(t, lab.Config{Name: "scriptr" + st.suffix, Subnet: st.subnet, Stack: st.stack})
+			for _, r := range scriptRuns(t, exitOK, "--ip", "all", "--no-syscalls", "--tolerance", scriptTolerance, "../../testdata/scripts/remote", target(l.Target4, lab.PortEcho)) {
+				if !r.Passed {
+					t.Errorf("%s (%s): %+v", r.Script, r.Family, r.Lines)
+				}
+			}
+			if st.stack == lab.StackGVisor {
+				r := tcpprobe(t, "script", "../../testdata/scripts/data.pkt", target(l.Target4, 8080))
+				if r.code != exitUsage || !strings.Contains(r.stderr, "--no-syscalls") || !strings.Contains(r.stderr, "gvisor") {
+					t.Errorf("syscalls against the gvisor lab: exit %d, %s", r.code, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestScriptUsage: bad scripts and arguments are one-line errors with
+// exit 2, before anything is sent.
+func TestScriptUsage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.pkt")
+	os.WriteFile(bad, []byte("0 < S 0:0(0)\n+0 > S. 0:0(5) ack 1\n"), 0o644)
+	sys := filepath.Join(dir, "sys.pkt")
+	os.WriteFile(sys, []byte("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{bad, "127.0.0.1:9"}, "line 2: sequence"},
+		{[]string{sys, "127.0.0.1:9"}, "--no-syscalls"},
+		{[]string{dir + "/none.pkt", "127.0.0.1:9"}, "no such file"},
+		{[]string{t.TempDir(), "127.0.0.1:9"}, "no *.pkt"},
+		{[]string{"--ip", "5", sys, "127.0.0.1:9"}, "--ip"},
+		{[]string{"--ip", "6", "--no-syscalls", sys, "127.0.0.1:9"}, "not an address of that family"},
+		{[]string{"-D", "1X=2", sys, "127.0.0.1:9"}, "--define"},
+		{[]string{sys}, "want a script"},
+	} {
+		r := tcpprobe(t, append([]string{"script"}, tc.args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, %q; want 2 and %q on one line", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
