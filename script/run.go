@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
@@ -39,6 +40,8 @@ type Config struct {
 	// Shell runs a backquoted line on the target (nil: such lines are
 	// skipped with a note).
 	Shell func(ctx context.Context, cmd string) error
+	// Setup runs before the script (the target's sysctls, say).
+	Setup func(ctx context.Context) error
 	// Family names the run: "ipv4", "ipv6" or "ipv4-mapped-ipv6".
 	Family       string
 	Tolerance    time.Duration // 0: DefaultTolerance, or the script's --tolerance_usecs
@@ -149,6 +152,11 @@ func Check(cfg *Config) error {
 func Run(ctx context.Context, cfg Config) (*Result, *wire.Session, error) {
 	if err := Check(&cfg); err != nil {
 		return nil, nil, err
+	}
+	if cfg.Setup != nil {
+		if err := cfg.Setup(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	cfg.Wire.Guard = true
 	s, err := wire.Open(cfg.Wire)
@@ -388,6 +396,9 @@ func (r *runner) line(ctx context.Context, i int, l *Line) error {
 		}
 		now := time.Now() // before the send: an answer is never earlier
 		if err := r.net.Send(&seg); err != nil {
+			if errors.Is(err, syscall.EMSGSIZE) {
+				return r.fail(i, fmt.Sprintf("a %d-byte segment is larger than the link's MTU: tcpprobe sends whole segments and does not fragment them (packetdrill's tun device takes any size)", p.Len))
+			}
 			return fmt.Errorf("line %d: send: %w", l.Num, err)
 		}
 		if end := seg.TCP.Seq.Add(craft.SeqLen(seg.TCP.Flags, len(seg.Payload))); end.After(r.sent) {
@@ -559,6 +570,7 @@ func (r *runner) cleanup() {
 	if r.cfg.Exec != nil {
 		r.cfg.Exec.Abort()
 		if r.pending >= 0 {
+			r.res.Lines[r.pending].Why = "still blocked when the run stopped"
 			select {
 			case <-r.calls:
 			case <-time.After(callWait):

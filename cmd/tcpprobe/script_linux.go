@@ -54,6 +54,7 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 	defines := fs.StringArrayP("define", "D", nil, "NAME=VALUE: replace the word NAME in the scripts (packetdrill's -D)")
 	jsonOut := fs.Bool("json", false, "print one JSON object per run")
 	write := fs.String("write", "", "write every captured segment of every run to this pcap file")
+	pdDefaults := fs.Bool("packetdrill-defaults", false, "before each run, give the lab target packetdrill's TCP sysctls (its defaults.sh: 15 MB receive buffer so window scale 8, timestamps, SACK, no ECN, syncookies), IPv4's MSS on IPv6, and flush its TCP metrics; this changes the lab until it is brought up again")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -137,6 +138,17 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 				cfg.Exec = &script.Executor{Do: l.NS.Do, Local: to, Mapped: fam == "ipv4-mapped-ipv6"}
 				cfg.Shell = labShell(l, filepath.Dir(f))
 			}
+			if *pdDefaults {
+				if !isLab {
+					return usageErr("--packetdrill-defaults sets the sysctls of a Linux lab target; %v is not one", to.Addr())
+				}
+				cfg.Setup = func(ctx context.Context) error {
+					// The IPv6 route advertises IPv4's MSS, so that scripts written
+					// with mss 1460 hold over IPv6 as they do in packetdrill's runs.
+					v6 := netip.PrefixFrom(l.Target6, 64).Masked()
+					return labShell(l, ".")(ctx, packetdrillDefaults+fmt.Sprintf("\nip -6 route replace %s dev eth0 metric 256 proto kernel advmss 1460", v6))
+				}
+			}
 			if err := script.Check(&cfg); err != nil {
 				if l != nil && !isLab {
 					err = fmt.Errorf("%w (the lab's %s stack runs no syscalls of tcpprobe's)", err, l.RunningStack())
@@ -198,6 +210,17 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 	}
 	return nil
 }
+
+// packetdrillDefaults are the TCP settings packetdrill's test suite gives
+// the stack under test (gtests/net/common/defaults.sh), for the sysctls a
+// network namespace has of its own.
+const packetdrillDefaults = `ip tcp_metrics flush all >/dev/null 2>&1
+sysctl -q net.ipv4.tcp_rmem="4096 540000 15728640" net.ipv4.tcp_wmem="4096 262144 4194304" \
+  net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_dsack=1 net.ipv4.tcp_ecn=0 \
+  net.ipv4.tcp_syn_retries=5 net.ipv4.tcp_synack_retries=5 net.ipv4.tcp_frto=2 \
+  net.ipv4.tcp_reordering=3 net.ipv4.tcp_slow_start_after_idle=0 net.ipv4.tcp_early_retrans=4 \
+  net.ipv4.tcp_recovery=1 net.ipv4.tcp_syncookies=1 net.ipv4.tcp_fastopen=0x70403 \
+  net.ipv4.tcp_fastopen_key=a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4`
 
 // scriptFiles is the script, or every *.pkt in a directory, sorted.
 func scriptFiles(path string) ([]string, error) {

@@ -177,3 +177,32 @@ func TestScriptUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptPacketdrillDefaults: scripts written for packetdrill's
+// settings (window scale 8 from its 15 MB receive buffer, MSS 1460 over
+// IPv6 too) pass once --packetdrill-defaults has set them on the lab
+// target, and fail on the lab's own settings. The blocking read checks
+// packetdrill's "..." timing, the non-blocking one an errno.
+func TestScriptPacketdrillDefaults(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "scriptd", Subnet: 174})
+	dir, to := "../../testdata/scripts/packetdrill", target(l.Target4, 8080)
+	if out, _ := l.NS.Output("sysctl", "-n", "net.ipv4.tcp_rmem"); !strings.Contains(out, "15728640") {
+		r := scriptRuns(t, exitFailed, "--tolerance", scriptTolerance, dir, to)
+		if f := r[0].Failed(); f == nil || !strings.Contains(f.Why, "wscale") {
+			t.Errorf("without the defaults: %+v", f)
+		}
+	}
+	runs := scriptRuns(t, exitOK, "--packetdrill-defaults", "--ip", "all", "--tolerance", scriptTolerance, dir, to)
+	if len(runs) != 3 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	for _, r := range runs {
+		if !r.Passed {
+			t.Errorf("%s (%s): %+v", r.Script, r.Family, r.Failed())
+		}
+	}
+	if out, _ := l.NS.Output("sysctl", "-n", "net.ipv4.tcp_rmem"); strings.Join(strings.Fields(out), " ") != "4096 540000 15728640" {
+		t.Errorf("tcp_rmem %q after --packetdrill-defaults", out)
+	}
+}
