@@ -131,6 +131,8 @@ type runner struct {
 	ackSeen bool
 	sent    craft.Seq       // our SND.NXT
 	from    []rulebook.Role // each captured segment's sender, by number-1
+	// cookieAsked is set once the target was asked for its TFO cookie.
+	cookieAsked bool
 }
 
 // Check refuses what a run cannot do before anything is sent.
@@ -390,6 +392,11 @@ func (r *runner) line(ctx context.Context, i int, l *Line) error {
 		if err := r.idle(ctx, i, at); err != nil {
 			return err
 		}
+		if !r.cookieAsked && hasCookie(p) {
+			if err := r.askCookie(ctx); err != nil {
+				return err
+			}
+		}
 		seg, err := r.nums.Build(p)
 		if err != nil {
 			return r.fail(i, err.Error())
@@ -438,6 +445,68 @@ func joinDiff(d []string) string {
 		s += "; " + x
 	}
 	return s
+}
+
+func hasCookie(p *Packet) bool {
+	for _, o := range p.Options {
+		if o.Kind == craft.OptFastOpen && len(o.Data) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// askCookie gets the target's TCP Fast Open cookie for this 4-tuple before
+// the first < line that carries one: a script's cookie was computed by
+// its server for packetdrill's addresses, so it is replaced by the one the
+// target gives us (a SYN with an empty FO option, answered by a SYN-ACK
+// with the cookie; then a RST), as packetdrill maps sequence numbers.
+func (r *runner) askCookie(ctx context.Context) error {
+	r.cookieAsked = true
+	seq := craft.Seq(rand.Uint32())
+	syn := craft.Segment{TTL: 64, TCP: craft.TCP{Seq: seq, Flags: craft.SYN, Window: DefaultWindow,
+		Options: []craft.Option{craft.MSSOption(1460), craft.FastOpenOption(nil)}}}
+	if err := r.net.Send(&syn); err != nil {
+		return fmt.Errorf("TFO cookie request: %w", err)
+	}
+	var cookie []byte
+	answered := false
+	deadline := time.After(time.Second)
+	quiet := time.NewTimer(time.Hour)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+		case <-quiet.C:
+		case ev, ok := <-r.evs:
+			if !ok {
+				return errors.New("capture closed")
+			}
+			t := &ev.Pkt.TCP
+			if ev.Dir == wire.In && ev.Pkt.HasTCP && t.Flags == craft.SYN|craft.ACK && t.Ack == seq+1 && !answered {
+				answered = true
+				if c, ok := t.FastOpenCookie(); ok && len(c) > 0 {
+					cookie = append([]byte(nil), c...)
+				}
+				rst := craft.Segment{TTL: 64, TCP: craft.TCP{Seq: seq + 1, Flags: craft.RST}}
+				r.net.Send(&rst)
+			}
+			if answered {
+				quiet.Reset(20 * time.Millisecond) // until our RST and any echo of it are by
+			}
+			continue
+		}
+		break
+	}
+	if cookie == nil {
+		r.res.Notes = append(r.res.Notes, "the target gave no TCP Fast Open cookie for this 4-tuple: the script's cookies are sent as written")
+		return nil
+	}
+	r.nums.Cookie = func([]byte) []byte { return cookie }
+	r.res.Notes = append(r.res.Notes, fmt.Sprintf("TCP Fast Open: the target's cookie for this 4-tuple is %x; it replaces the script's cookies", cookie))
+	return nil
 }
 
 // idle waits until t; a segment from the peer meanwhile is unexpected and
