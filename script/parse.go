@@ -41,6 +41,7 @@ const (
 	KindSyscall             // socket(...) = 3
 	KindShell               // `command`
 	KindCode                // %{ python }%: skipped
+	KindICMP                // "< icmp unreachable frag_needed mtu 1200"
 )
 
 // Line is one event of a script.
@@ -51,6 +52,7 @@ type Line struct {
 	Kind Kind
 	Pkt  *Packet
 	Call *Call
+	ICMP *ICMPLine
 	// Shell is the command of a KindShell line.
 	Shell string
 }
@@ -86,6 +88,75 @@ type Packet struct {
 	AnyOptions bool
 	// Options as written; SACK edges and TS ecr are mapped when used.
 	Options []craft.Option
+}
+
+// ICMPLine is an ICMP error we send ("<" only): it quotes the host's last
+// segment, with Seq (relative to the host's ISN) when the line gives
+// "[start:end(len)]".
+type ICMPLine struct {
+	Type, Code string
+	MTU        uint32
+	HasSeq     bool
+	Seq        uint32
+}
+
+// icmpCodes are the ICMP errors a line can name, as packetdrill spells
+// them: unreachable's codes, and time_exceeded.
+var icmpCodes = map[string][]string{
+	"unreachable":   {"net_unreachable", "host_unreachable", "protocol_unreachable", "port_unreachable", "frag_needed", "source_route_failed"},
+	"time_exceeded": {"ttl_exceeded", "reassembly_time_exceeded"},
+}
+
+// parseICMP reads "< [1:1(0)] icmp unreachable frag_needed mtu 1200".
+func parseICMP(s string) (*ICMPLine, error) {
+	if s[0] == '>' {
+		return nil, fmt.Errorf("> icmp lines are not supported: tcpprobe sends ICMP errors, it does not check the host's")
+	}
+	m := &ICMPLine{}
+	rest := strings.TrimSpace(s[1:])
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return nil, fmt.Errorf("unterminated [ in %q", s)
+		}
+		var p Packet
+		if err := p.parseSeq(strings.TrimSpace(rest[1:end])); err != nil {
+			return nil, fmt.Errorf("quoted segment: %w", err)
+		}
+		m.HasSeq, m.Seq = true, p.Seq
+		rest = strings.TrimSpace(rest[end+1:])
+	}
+	f := strings.Fields(rest)
+	if len(f) < 2 || f[0] != "icmp" {
+		return nil, fmt.Errorf("%q: want < icmp TYPE [CODE] [mtu N]", s)
+	}
+	codes, ok := icmpCodes[f[1]]
+	if !ok {
+		return nil, fmt.Errorf("ICMP type %q: want unreachable or time_exceeded", f[1])
+	}
+	m.Type, f = f[1], f[2:]
+	m.Code = codes[0]
+	if len(f) > 0 && f[0] != "mtu" {
+		found := false
+		for _, c := range codes {
+			found = found || c == f[0]
+		}
+		if !found {
+			return nil, fmt.Errorf("ICMP %s code %q: want one of %s", m.Type, f[0], strings.Join(codes, ", "))
+		}
+		m.Code, f = f[0], f[1:]
+	}
+	if len(f) > 0 {
+		if len(f) != 2 || f[0] != "mtu" || m.Code != "frag_needed" {
+			return nil, fmt.Errorf("%q: only frag_needed takes mtu N", s)
+		}
+		v, err := strconv.ParseUint(f[1], 10, 16)
+		if err != nil || v < 68 {
+			return nil, fmt.Errorf("mtu %q: want 68..65535", f[1])
+		}
+		m.MTU = uint32(v)
+	}
+	return m, nil
 }
 
 // Call is a syscall line: name(args) = Ret [ERRNO (note)], started at the
@@ -261,6 +332,13 @@ func parseEvent(text string) (Line, error) {
 	case rest == "%{}%":
 		l.Kind = KindCode
 		return l, nil
+	case (rest[0] == '<' || rest[0] == '>') && isICMP(rest):
+		m, err := parseICMP(rest)
+		if err != nil {
+			return l, err
+		}
+		l.Kind, l.ICMP = KindICMP, m
+		return l, nil
 	case rest[0] == '<' || rest[0] == '>':
 		p, err := parsePacket(rest)
 		if err != nil {
@@ -278,6 +356,16 @@ func parseEvent(text string) (Line, error) {
 	}
 	l.Kind, l.Call = KindSyscall, c
 	return l, nil
+}
+
+// isICMP tells an ICMP line ("< icmp ...", "< [1:1(0)] icmp ...").
+func isICMP(s string) bool {
+	for _, f := range strings.Fields(s[1:])[:min(3, len(strings.Fields(s[1:])))] {
+		if f == "icmp" {
+			return true
+		}
+	}
+	return false
 }
 
 func cutField(s string) (string, string) {
@@ -343,9 +431,8 @@ func parsePacket(s string) (*Packet, error) {
 		rest = strings.TrimSpace(rest[end+1:])
 	}
 	tok, rest := cutField(rest)
-	switch strings.ToLower(tok) {
-	case "udp", "icmp":
-		return nil, fmt.Errorf("%s lines are not supported (TCP segments only)", tok)
+	if strings.ToLower(tok) == "udp" {
+		return nil, fmt.Errorf("udp lines are not supported (TCP segments and ICMP errors only)")
 	}
 	f, err := parseFlags(tok)
 	if err != nil {

@@ -219,3 +219,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseICMP(t *testing.T) {
+	s, err := Parse("0 < icmp unreachable frag_needed mtu 1200\n+0 < [1:1001(1000)] icmp unreachable port_unreachable\n+0 < icmp time_exceeded\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ICMPLine{
+		{Type: "unreachable", Code: "frag_needed", MTU: 1200},
+		{Type: "unreachable", Code: "port_unreachable", HasSeq: true, Seq: 1},
+		{Type: "time_exceeded", Code: "ttl_exceeded"},
+	}
+	for i, l := range s.Lines {
+		if l.Kind != KindICMP || *l.ICMP != want[i] {
+			t.Errorf("line %d: %+v, want %+v", i, l.ICMP, want[i])
+		}
+	}
+	for _, bad := range []string{
+		"0 > icmp unreachable", "0 < icmp echo", "0 < icmp unreachable bogus", "0 < icmp unreachable port_unreachable mtu 1200",
+		"0 < icmp unreachable frag_needed mtu 10", "0 < [1:2(3)] icmp unreachable", "0 < icmp",
+	} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

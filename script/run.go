@@ -2,9 +2,11 @@ package script
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"strconv"
 	"syscall"
 	"time"
@@ -103,6 +105,7 @@ func (r *Result) Failed() *LineResult {
 // Net is what a run needs from the wire: a wire.Session.
 type Net interface {
 	Send(*craft.Segment) error
+	SendDatagram([]byte) error
 	Next(context.Context) (*wire.Event, error)
 }
 
@@ -131,6 +134,8 @@ type runner struct {
 	ackSeen bool
 	sent    craft.Seq       // our SND.NXT
 	from    []rulebook.Role // each captured segment's sender, by number-1
+	lastIn  []byte          // the host's last segment, as an ICMP error quotes it
+	local   netip.Addr
 	// cookieAsked is set once the target was asked for its TFO cookie.
 	cookieAsked bool
 }
@@ -387,6 +392,21 @@ func (r *runner) line(ctx context.Context, i int, l *Line) error {
 		}
 		return r.awaitCall(ctx, start.Add(callWait))
 	}
+	if l.Kind == KindICMP {
+		if err := r.idle(ctx, i, at); err != nil {
+			return err
+		}
+		b, err := r.icmp(l.ICMP)
+		if err != nil {
+			return r.fail(i, err.Error())
+		}
+		now := time.Now()
+		if err := r.net.SendDatagram(b); err != nil {
+			return fmt.Errorf("line %d: send: %w", l.Num, err)
+		}
+		lr.Status, lr.AtMs, r.base = StatusPass, ms(now.Sub(r.t0)), now
+		return nil
+	}
 	p := l.Pkt
 	if !p.Out {
 		if err := r.idle(ctx, i, at); err != nil {
@@ -509,6 +529,58 @@ func (r *runner) askCookie(ctx context.Context) error {
 	return nil
 }
 
+// icmp builds the error an ICMP line sends: from us to the host, quoting
+// the host's last segment (its seq set when the line gives one), with
+// ICMPv6's type and code on an IPv6 flow.
+func (r *runner) icmp(m *ICMPLine) ([]byte, error) {
+	if len(r.lastIn) == 0 {
+		return nil, errors.New("nothing to quote: the host has sent no segment yet")
+	}
+	quote := append([]byte(nil), r.lastIn...)
+	var p craft.Packet
+	if err := p.Decode(quote); err != nil || !p.HasTCP {
+		return nil, errors.New("the host's last packet is not a TCP segment")
+	}
+	v6 := p.Version == 6
+	if m.HasSeq {
+		off := int(quote[0]&0x0f) * 4
+		if v6 {
+			off = craft.IPv6HeaderSize
+		}
+		binary.BigEndian.PutUint32(quote[off+4:], uint32(r.nums.PeerISN.Add(m.Seq)))
+	}
+	var typ, code uint8
+	var rest uint32
+	switch {
+	case m.Type == "time_exceeded":
+		typ, code = 11, 0
+		if v6 {
+			typ = 3
+		}
+		if m.Code == "reassembly_time_exceeded" {
+			code = 1
+		}
+	case v6 && m.Code == "frag_needed":
+		typ, rest = 2, m.MTU // Packet Too Big
+	case v6:
+		c, ok := map[string]uint8{"net_unreachable": 0, "host_unreachable": 3, "port_unreachable": 4, "source_route_failed": 5}[m.Code]
+		if !ok {
+			return nil, fmt.Errorf("ICMPv6 has no %s", m.Code)
+		}
+		typ, code = 1, c
+	default:
+		typ = 3
+		code = map[string]uint8{"net_unreachable": 0, "host_unreachable": 1, "protocol_unreachable": 2, "port_unreachable": 3, "frag_needed": 4, "source_route_failed": 5}[m.Code]
+		rest = m.MTU
+	}
+	var b [craft.MaxPacket]byte
+	n, err := craft.BuildICMPError(b[:], r.local, p.Src(), typ, code, rest, quote)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+
 // idle waits until t; a segment from the peer meanwhile is unexpected and
 // fails line i, as in packetdrill.
 func (r *runner) idle(ctx context.Context, i int, t time.Time) error {
@@ -561,6 +633,8 @@ func (r *runner) observe(ev *wire.Event) {
 	if ev.Dir == wire.In {
 		from = 1 - r.weAre
 		r.nums.SawPeer(&ev.Pkt)
+		r.lastIn = append(r.lastIn[:0], ev.Raw...)
+		r.local = ev.Pkt.Dst()
 		if ev.Pkt.TCP.Flags&craft.ACK != 0 {
 			r.lastAck, r.ackSeen = ev.Pkt.TCP.Ack, true
 		}

@@ -211,6 +211,14 @@ func (s *Session) Send(seg *craft.Segment) error {
 	return s.sender.Send(s.buf[:n], seg.Dst)
 }
 
+// SendDatagram puts a whole IP datagram of our own making (an ICMP error,
+// say) on the wire towards the session's remote address.
+func (s *Session) SendDatagram(b []byte) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.sender.Send(b, s.Remote.Addr())
+}
+
 // Next returns the next captured event, or an error when ctx ends first
 // (context.DeadlineExceeded for a timeout) or the capture failed.
 func (s *Session) Next(ctx context.Context) (*Event, error) {

@@ -137,17 +137,18 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 			if isLab && !*noSyscalls {
 				cfg.Exec = &script.Executor{Do: l.NS.Do, Local: to, Mapped: fam == "ipv4-mapped-ipv6"}
 				cfg.Shell = labShell(l, filepath.Dir(f))
-			}
-			if *pdDefaults {
-				if !isLab {
-					return usageErr("--packetdrill-defaults sets the sysctls of a Linux lab target; %v is not one", to.Addr())
-				}
-				cfg.Setup = func(ctx context.Context) error {
+				// Every run starts afresh: the target forgets what an earlier
+				// run taught it about this path (a PMTU, cached RTTs).
+				setup := labFresh
+				if *pdDefaults {
 					// The IPv6 route advertises IPv4's MSS, so that scripts written
 					// with mss 1460 hold over IPv6 as they do in packetdrill's runs.
 					v6 := netip.PrefixFrom(l.Target6, 64).Masked()
-					return labShell(l, ".")(ctx, packetdrillDefaults+fmt.Sprintf("\nip -6 route replace %s dev eth0 metric 256 proto kernel advmss 1460", v6))
+					setup += "\n" + packetdrillDefaults + fmt.Sprintf("\nip -6 route replace %s dev eth0 metric 256 proto kernel advmss 1460", v6)
 				}
+				cfg.Setup = func(ctx context.Context) error { return labShell(l, ".")(ctx, setup) }
+			} else if *pdDefaults {
+				return usageErr("--packetdrill-defaults sets the sysctls of a Linux lab target; %v is not one", to.Addr())
 			}
 			if err := script.Check(&cfg); err != nil {
 				if l != nil && !isLab {
@@ -211,11 +212,13 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 	return nil
 }
 
+// labFresh clears what the lab target learnt from earlier runs.
+const labFresh = `ip route flush cache; ip -6 route flush cache; ip tcp_metrics flush all >/dev/null 2>&1; true`
+
 // packetdrillDefaults are the TCP settings packetdrill's test suite gives
 // the stack under test (gtests/net/common/defaults.sh), for the sysctls a
 // network namespace has of its own.
-const packetdrillDefaults = `ip tcp_metrics flush all >/dev/null 2>&1
-sysctl -q net.ipv4.tcp_rmem="4096 540000 15728640" net.ipv4.tcp_wmem="4096 262144 4194304" \
+const packetdrillDefaults = `sysctl -q net.ipv4.tcp_rmem="4096 540000 15728640" net.ipv4.tcp_wmem="4096 262144 4194304" \
   net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_dsack=1 net.ipv4.tcp_ecn=0 \
   net.ipv4.tcp_syn_retries=5 net.ipv4.tcp_synack_retries=5 net.ipv4.tcp_frto=2 \
   net.ipv4.tcp_reordering=3 net.ipv4.tcp_slow_start_after_idle=0 net.ipv4.tcp_early_retrans=4 \
