@@ -171,6 +171,10 @@ type Call struct {
 	End    float64
 }
 
+// SupportedCalls are the syscalls a script may make on the lab target.
+var SupportedCalls = []string{"socket", "bind", "listen", "accept", "connect", "read", "recv", "write", "send",
+	"shutdown", "close", "setsockopt", "getsockopt", "fcntl"}
+
 // Script is a parsed file.
 type Script struct {
 	// Options are the "--name=value" lines before the events.

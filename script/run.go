@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -143,8 +145,14 @@ type runner struct {
 // Check refuses what a run cannot do before anything is sent.
 func Check(cfg *Config) error {
 	for _, l := range cfg.Script.Lines {
-		if l.Kind == KindSyscall && cfg.Exec == nil && !cfg.NoSyscalls {
+		if l.Kind != KindSyscall || cfg.NoSyscalls {
+			continue
+		}
+		if cfg.Exec == nil {
 			return fmt.Errorf("line %d: %s(...) needs the target to run it: against the lab, the executor does; against another host, --no-syscalls skips syscall lines", l.Num, l.Call.Name)
+		}
+		if !slices.Contains(SupportedCalls, l.Call.Name) {
+			return fmt.Errorf("line %d: syscall %s is not supported (%s)", l.Num, l.Call.Name, strings.Join(SupportedCalls, ", "))
 		}
 	}
 	if v, ok := cfg.Script.Options["tolerance_usecs"]; ok {

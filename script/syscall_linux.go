@@ -225,7 +225,7 @@ func (e *Executor) call(c *Call, r *CallResult) (int64, error) {
 			return int64(v), err
 		})
 	}
-	return 0, fmt.Errorf("syscall %s is not supported (socket, bind, listen, accept, connect, read, recv, write, send, shutdown, close, setsockopt, getsockopt, fcntl)", c.Name)
+	return 0, fmt.Errorf("syscall %s is not supported (%s)", c.Name, strings.Join(SupportedCalls, ", "))
 }
 
 func (e *Executor) connCall(c *Call, r *CallResult) (int64, error) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tcpprobe/tcpprobe/lab"
+	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 	"github.com/tcpprobe/tcpprobe/script"
 )
@@ -115,6 +116,12 @@ func TestScriptFailure(t *testing.T) {
 	if r.Lines[10].Status != script.StatusNotRun || r.Lines[8].Status != script.StatusPass {
 		t.Errorf("lines 9 and 11: %+v %+v", r.Lines[8], r.Lines[10])
 	}
+	// An unsupported call is refused before anything is sent.
+	poll := filepath.Join(t.TempDir(), "poll.pkt")
+	os.WriteFile(poll, []byte("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 poll([{fd=3, events=POLLIN}], 1, 0) = 0\n"), 0o644)
+	if r := tcpprobe(t, "script", poll, target(l.Target4, 8080)); r.code != exitUsage || !strings.Contains(r.stderr, "line 2: syscall poll is not supported") {
+		t.Errorf("poll: exit %d, %s", r.code, r.stderr)
+	}
 	out, err := l.NS.Output("ss", "-Htan", "sport = :8080 or dport = :8080")
 	if err != nil {
 		t.Fatal(err)
@@ -134,11 +141,22 @@ func TestScriptRemote(t *testing.T) {
 		t.Run(st.stack, func(t *testing.T) {
 			t.Parallel()
 			l := labtest.ForTest(t, lab.Config{Name: "scriptr" + st.suffix, Subnet: st.subnet, Stack: st.stack})
-			for _, r := range scriptRuns(t, exitOK, "--ip", "all", "--no-syscalls", "--tolerance", scriptTolerance, "../../testdata/scripts/remote", target(l.Target4, lab.PortEcho)) {
+			pcap := filepath.Join(t.TempDir(), "runs.pcap")
+			packets := 0
+			for _, r := range scriptRuns(t, exitOK, "--ip", "all", "--no-syscalls", "--write", pcap, "--tolerance", scriptTolerance, "../../testdata/scripts/remote", target(l.Target4, lab.PortEcho)) {
 				if !r.Passed {
 					t.Errorf("%s (%s): %+v", r.Script, r.Family, r.Lines)
 				}
+				packets += r.Packets
 			}
+			// --write keeps every run's packets (and the closing RSTs), each
+			// with checksums tshark finds good.
+			tsharktest.Need(t)
+			frames := len(tsharktest.Frames(t, pcap))
+			if packets < 16 || frames < packets {
+				t.Errorf("%d frames written for %d packets seen", frames, packets)
+			}
+			tsharktest.AllValid(t, pcap, frames)
 			if st.stack == lab.StackGVisor {
 				r := tcpprobe(t, "script", "../../testdata/scripts/data.pkt", target(l.Target4, 8080))
 				if r.code != exitUsage || !strings.Contains(r.stderr, "--no-syscalls") || !strings.Contains(r.stderr, "gvisor") {

@@ -58,7 +58,7 @@ func TestDependencyRules(t *testing.T) {
 			pkg       string
 			forbidden []string
 			why       string
-		}{low, []string{"report", "handshake", "keepalive", "send", "scan", "trace", "analyze", "conform"}, "lower layers never import rendering or workloads"})
+		}{low, []string{"report", "handshake", "keepalive", "send", "scan", "trace", "analyze", "conform", "script"}, "lower layers never import rendering or workloads"})
 	}
 	for _, r := range rules {
 		ds, ok := all[r.pkg]
