@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcpprobe/tcpprobe/lab"
 	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
+	"github.com/tcpprobe/tcpprobe/lab"
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 	"github.com/tcpprobe/tcpprobe/script"
 )
