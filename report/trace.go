@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"fmt"
 	"io"
 	"sort"
@@ -55,5 +56,17 @@ func HopMods(w io.Writer, h trace.Hop, seen map[string]bool) {
 		fmt.Fprintf(w, "    first seen at hop %d: %s\n", h.TTL, strings.Join(fresh, ", "))
 	case partial:
 		fmt.Fprintf(w, "    (partial quote: only ports and sequence number compared)\n")
+	}
+	var after []string
+	for _, p := range h.Probes {
+		for _, m := range p.AfterLastQuote {
+			if k := m.String(); !slices.Contains(after, k) {
+				after = append(after, k)
+			}
+		}
+	}
+	if len(after) > 0 {
+		sort.Strings(after)
+		fmt.Fprintf(w, "    SYN-ACK vs the last quote: %s (changed after the last quoting hop, or the server's own choice)\n", strings.Join(after, ", "))
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/tcpprobe/tcpprobe/craft"
 )
 
 // Mod is one header field that differs between the probe we sent and the
@@ -201,4 +203,46 @@ func optValue(o opt) string {
 		return "on"
 	}
 	return fmt.Sprintf("%x", o.data)
+}
+
+// AfterQuote compares the options of a SYN as last quoted (an IP datagram,
+// or the probe itself when no router quoted it) with the SYN-ACK that
+// answered: SACK-permitted, timestamps or window scale that the quote
+// still carried and the SYN-ACK lacks, and an MSS below the quoted one.
+// Either a middlebox after the last quoting hop changed the SYN (or the
+// SYN-ACK), or the server chose so: the report says both.
+func AfterQuote(quote []byte, synack *craft.TCP) []Mod {
+	if len(quote) < 1 {
+		return nil
+	}
+	off := int(quote[0]&0x0f) * 4
+	if quote[0]>>4 == 6 {
+		off = craft.IPv6HeaderSize
+	}
+	if len(quote) < off {
+		return nil
+	}
+	var q craft.TCP
+	if _, err := q.Decode(quote[off:]); err != nil {
+		return nil
+	}
+	var mods []Mod
+	for _, o := range []struct {
+		field string
+		has   func(t *craft.TCP) bool
+	}{
+		{"tcp.opt.sackok", func(t *craft.TCP) bool { return t.SACKPermitted() }},
+		{"tcp.opt.ts", func(t *craft.TCP) bool { _, _, ok := t.Timestamps(); return ok }},
+		{"tcp.opt.wscale", func(t *craft.TCP) bool { _, ok := t.WindowScale(); return ok }},
+	} {
+		if o.has(&q) && !o.has(synack) {
+			mods = append(mods, Mod{Field: o.field, Sent: "present"})
+		}
+	}
+	if qm, ok := q.MSS(); ok {
+		if sm, ok := synack.MSS(); ok && sm < qm {
+			mods = append(mods, Mod{Field: "tcp.opt.mss", Sent: fmt.Sprint(qm), Seen: fmt.Sprint(sm)})
+		}
+	}
+	return mods
 }

@@ -78,3 +78,37 @@ func FuzzDiff(f *testing.F) {
 		}
 	})
 }
+
+// TestAfterQuote: the SYN-ACK lacks options the last quote carried, or
+// offers a lower MSS; what it has or offers higher is no change; a cut
+// quote compares nothing.
+func TestAfterQuote(t *testing.T) {
+	q := probe(t, "198.18.0.1", "198.19.72.2")
+	q6 := probe(t, "2001:db8::1", "2001:db8::2")
+	synack := func(opts ...craft.Option) *craft.TCP {
+		return &craft.TCP{Flags: craft.SYN | craft.ACK, Options: opts}
+	}
+	all := []craft.Option{craft.MSSOption(1460), craft.SACKPermittedOption(), craft.TimestampsOption(9, 5), craft.NOPOption(), craft.WindowScaleOption(7)}
+	for _, tc := range []struct {
+		name  string
+		quote []byte
+		sa    *craft.TCP
+		want  []string
+	}{
+		{"same", q, synack(all...), nil},
+		{"higher mss", q, synack(craft.MSSOption(9000), craft.SACKPermittedOption(), craft.TimestampsOption(9, 5), craft.WindowScaleOption(7)), nil},
+		{"clamped, stripped", q, synack(craft.MSSOption(1200), craft.SACKPermittedOption()), []string{"removed ts", "removed wscale", "mss 1460->1200"}},
+		{"ipv6", q6, synack(craft.MSSOption(1440)), []string{"removed sackok", "removed ts", "removed wscale", "mss 1460->1440"}},
+		{"no options", q, synack(), []string{"removed sackok", "removed ts", "removed wscale"}},
+		{"cut quote", q[:30], synack(), nil},
+		{"empty quote", nil, synack(), nil},
+	} {
+		var got []string
+		for _, m := range AfterQuote(tc.quote, tc.sa) {
+			got = append(got, m.String())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

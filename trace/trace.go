@@ -30,6 +30,14 @@ type Config struct {
 	// SYN options (MSS 1460, SACK-permitted, timestamps, window scale 7),
 	// DSCP AF11 and ECT(0).
 	Mods bool
+	// Options replace the probes' TCP options (nil: the default for Mods,
+	// or MSS 1460 alone); TOS their TOS / traffic class byte (DSCP and ECN;
+	// HasTOS set); ECN makes each probe an ECN-setup SYN (ECE and CWR,
+	// RFC 3168 6.1.1).
+	Options []craft.Option
+	TOS     uint8
+	HasTOS  bool
+	ECN     bool
 	// Write is a pcap file for every probe and every answer captured.
 	Write string
 }
@@ -43,6 +51,11 @@ type HopProbe struct {
 	// Partial says the router quoted only part of the TCP header.
 	Mods    []Mod `json:"mods,omitempty"`
 	Partial bool  `json:"partial,omitempty"`
+	// AfterLastQuote compares a SYN-ACK with the last router's quote (or,
+	// with no router on the path, with the probe): options the quote still
+	// carried that the SYN-ACK lacks, an MSS below the quoted one. A
+	// middlebox after the last quoting hop, or the server's own choice.
+	AfterLastQuote []Mod `json:"after_last_quote,omitempty"`
 }
 
 // Hop is one TTL's answers.
@@ -91,6 +104,17 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 		opts = []craft.Option{craft.MSSOption(1460), craft.SACKPermittedOption(), craft.TimestampsOption(rand.Uint32(), 0), craft.NOPOption(), craft.WindowScaleOption(7)}
 		tos = 10<<2 | 2 // DSCP AF11, ECT(0)
 	}
+	if cfg.Options != nil {
+		opts = cfg.Options
+	}
+	if cfg.HasTOS {
+		tos = cfg.TOS
+	}
+	flags := craft.SYN
+	if cfg.ECN {
+		flags |= craft.ECE | craft.CWR
+	}
+	var lastQuote []byte // the latest router quote, for the SYN-ACK's comparison
 	asSent := map[craft.Seq][]byte{} // each probe as it left, from the capture
 	var frames []capture.Frame       // for cfg.Write
 	for ttl := 1; ttl <= cfg.MaxHops && ctx.Err() == nil; ttl++ {
@@ -99,7 +123,7 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 		for p := 0; p < cfg.Probes; p++ {
 			hop.Probes[p].What = "timeout"
 			seg := craft.Segment{Src: local.Addr(), Dst: dst, TTL: uint8(ttl), TOS: tos, ID: uint16(seqOf(ttl, p)) | 1,
-				TCP: craft.TCP{SrcPort: locals[p].Port(), DstPort: cfg.Target.Port(), Seq: seqOf(ttl, p), Flags: craft.SYN, Window: 1024,
+				TCP: craft.TCP{SrcPort: locals[p].Port(), DstPort: cfg.Target.Port(), Seq: seqOf(ttl, p), Flags: flags, Window: 1024,
 					Options: opts}}
 			n, err := seg.Encode(buf[:])
 			if err != nil {
@@ -133,7 +157,7 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 			var seq craft.Seq
 			var hp HopProbe
 			switch {
-			case pkt.HasTCP && pkt.Src() == local.Addr() && pkt.Dst() == dst && pkt.TCP.Flags == craft.SYN:
+			case pkt.HasTCP && pkt.Src() == local.Addr() && pkt.Dst() == dst && pkt.TCP.Flags == flags:
 				if cfg.Mods {
 					asSent[pkt.TCP.Seq] = slices.Clone(f.Data[off:])
 				}
@@ -146,6 +170,9 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 				if cfg.Mods {
 					if sent, ok := asSent[seq]; ok {
 						hp.Mods, hp.Partial = Diff(sent, pkt.ICMP.Body)
+						if !hp.Partial {
+							lastQuote = slices.Clone(pkt.ICMP.Body)
+						}
 					}
 				}
 				if (!pkt.ICMP.V6 && pkt.ICMP.Type == craft.ICMPv4TimeExceeded) || (pkt.ICMP.V6 && pkt.ICMP.Type == craft.ICMPv6TimeExceeded) {
@@ -159,6 +186,13 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 				hp.What = "rst"
 				if pkt.TCP.Flags&craft.SYN != 0 {
 					hp.What = "syn-ack"
+					if cfg.Mods {
+						before := lastQuote
+						if before == nil {
+							before = asSent[pkt.TCP.Ack-1]
+						}
+						hp.AfterLastQuote = AfterQuote(before, &pkt.TCP)
+					}
 					// Reset the half-open connection ourselves.
 					r := craft.Segment{Src: local.Addr(), Dst: dst, TTL: 64, TCP: craft.TCP{SrcPort: pkt.TCP.DstPort, DstPort: cfg.Target.Port(), Seq: pkt.TCP.Ack, Flags: craft.RST}}
 					if n, err := r.Encode(buf[:]); err == nil {

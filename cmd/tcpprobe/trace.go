@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/report"
 	"github.com/tcpprobe/tcpprobe/trace"
 )
@@ -29,6 +30,9 @@ tcptraceroute.`, stdout)
 	jsonOut := fs.Bool("json", false, "one JSON object per hop")
 	write := fs.String("write", "", "write every probe and answer to this pcap file")
 	mods := fs.Bool("mods", false, "compare each router's quote of our SYN with the SYN as it left: which hop rewrites MSS, options, DSCP/ECN, addresses or ports")
+	opt := fs.String("opt", "", "the probes' TCP options, as send's --opt (default with --mods: mss=1460,sackok,ts,nop,ws=7; else mss=1460)")
+	tos := fs.Int("tos", -1, "the probes' TOS / traffic class byte, DSCP<<2|ECN (default with --mods: 42, DSCP AF11 and ECT(0); else 0)")
+	ecn := fs.Bool("ecn", false, "send ECN-setup SYNs (ECE and CWR, RFC 3168)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -39,8 +43,17 @@ tcptraceroute.`, stdout)
 	b.int("max-hops", *maxHops, 1, 255)
 	b.int("queries", *probes, 1, 10)
 	b.dur("wait", *wait, time.Millisecond, 0)
+	b.int("tos", *tos, -1, 255)
 	if err := b.err(); err != nil {
 		return err
+	}
+	cfg := trace.Config{MaxHops: *maxHops, Probes: *probes, Wait: *wait, SrcPort: *sport, Mods: *mods, Write: *write,
+		TOS: uint8(max(*tos, 0)), HasTOS: *tos >= 0, ECN: *ecn}
+	if *opt != "" {
+		var err error
+		if cfg.Options, err = craft.ParseOptions(*opt, uint32(time.Now().UnixMilli())); err != nil {
+			return usageErr("--opt: %v", err)
+		}
 	}
 	target, err := parseTargetOrPort(ctx, fs.Arg(0), 80, *v4, *v6)
 	if err != nil {
@@ -49,7 +62,8 @@ tcptraceroute.`, stdout)
 	if !*jsonOut {
 		fmt.Fprintf(stdout, "traceroute to %s (tcp syn), %d hops max\n", target, *maxHops)
 	}
-	hops, err := trace.Run(ctx, trace.Config{Target: target, MaxHops: *maxHops, Probes: *probes, Wait: *wait, SrcPort: *sport, Mods: *mods, Write: *write})
+	cfg.Target = target
+	hops, err := trace.Run(ctx, cfg)
 	enc := json.NewEncoder(stdout)
 	seen := map[string]bool{} // changes already reported at an earlier hop
 	for _, h := range hops {

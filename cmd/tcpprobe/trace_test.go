@@ -160,3 +160,79 @@ func TestLabChainCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceAfterLastQuote: a middlebox at the last router rewrites the SYN
+// on forwarding, after it quoted it, so no quote shows the change; the
+// SYN-ACK does (an MSS clamped to 1200, no window scale), reported as
+// changed after the last quoting hop, over IPv4 and IPv6. --opt, --tos and
+// --ecn shape the probes: tshark sees ECN-setup SYNs, and the comparison
+// starts from the MSS we chose.
+func TestTraceAfterLastQuote(t *testing.T) {
+	t.Parallel()
+	c := labtest.Chain(t, "trafq", 78, 2, 8080)
+	if err := c.Middlebox(2, []string{"strip=ws", "mss=1200"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) []trace.Hop {
+		t.Helper()
+		r := tcpprobe(t, append([]string{"trace", "--mods", "--json", "-w", "500ms"}, args...)...)
+		if r.code != exitOK {
+			t.Fatalf("trace %v: exit %d: %s %s", args, r.code, r.stdout, r.stderr)
+		}
+		var hops []trace.Hop
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var h trace.Hop
+			if err := json.Unmarshal([]byte(line), &h); err != nil {
+				t.Fatal(err)
+			}
+			hops = append(hops, h)
+		}
+		if len(hops) != 3 || !hops[2].Final {
+			t.Fatalf("%v: %d hops", args, len(hops))
+		}
+		for _, h := range hops[:2] {
+			for _, p := range h.Probes {
+				if len(p.Mods) > 0 {
+					t.Errorf("hop %d quotes a change: %v", h.TTL, p.Mods)
+				}
+			}
+		}
+		return hops
+	}
+	after := func(h trace.Hop) []string {
+		var out []string
+		for _, p := range h.Probes {
+			for _, m := range p.AfterLastQuote {
+				if !slices.Contains(out, m.String()) {
+					out = append(out, m.String())
+				}
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, tgt := range []netip.Addr{c.Target4, c.Target6} {
+		hops := run(netip.AddrPortFrom(tgt, 8080).String())
+		if got := after(hops[2]); !slices.Equal(got, []string{"mss 1460->1200", "removed wscale"}) {
+			t.Errorf("%v: SYN-ACK vs last quote %v", tgt, got)
+		}
+	}
+	pcap := filepath.Join(t.TempDir(), "ecn.pcap")
+	hops := run("--ecn", "--tos", "0", "--opt", "mss=1400,sackok", "--write", pcap, netip.AddrPortFrom(c.Target4, 8080).String())
+	if got := after(hops[2]); !slices.Equal(got, []string{"mss 1400->1200"}) {
+		t.Errorf("--opt mss=1400: SYN-ACK vs last quote %v", got)
+	}
+	tsharktest.Need(t)
+	syns := 0
+	for _, f := range tsharktest.Frames(t, pcap) {
+		if strings.Contains(f.Flags, "S") && !strings.Contains(f.Flags, "A") {
+			syns++
+			if !strings.Contains(f.Flags, "C") || !strings.Contains(f.Flags, "E") {
+				t.Errorf("frame %s: flags %q, want an ECN-setup SYN", f.Number, f.Flags)
+			}
+		}
+	}
+	if syns != 15 { // 9 probes, and the 6 routers' quotes of them (tshark decodes the quoted header)
+		t.Errorf("%d SYNs in the pcap, want 15", syns)
+	}
+}
