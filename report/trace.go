@@ -1,9 +1,9 @@
 package report
 
 import (
-	"slices"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 

@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg Config) ([]Hop, error) {
 	if cfg.ECN {
 		flags |= craft.ECE | craft.CWR
 	}
-	var lastQuote []byte // the latest router quote, for the SYN-ACK's comparison
+	var lastQuote []byte             // the latest router quote, for the SYN-ACK's comparison
 	asSent := map[craft.Seq][]byte{} // each probe as it left, from the capture
 	var frames []capture.Frame       // for cfg.Write
 	for ttl := 1; ttl <= cfg.MaxHops && ctx.Err() == nil; ttl++ {
