@@ -26,6 +26,8 @@ measure() {
     $tp keepalive --json --observe --answers 2 --max-wait 20s "$t:7200" || true
     $tp keepalive --json --observe --silent --max-wait 10s "$t:7200" || true
     $tp send --json "$t:1" || true
+    $tp handshake --json --close passive --probe-time-wait 90s "$t:13" || true
+    $tp handshake --json "$t:11" || true
   } | python3 -c '
 import json, re, sys
 dec, s, objs = json.JSONDecoder(), sys.stdin.read(), []
@@ -36,7 +38,7 @@ while i < len(s):
         continue
     o, i = dec.raw_decode(s, i)
     objs.append(o)
-hs, third, final, passive, kaprobe, kaans, kasil, closed = objs[:8]
+hs, third, final, passive, kaprobe, kaans, kasil, closed, tw, full = objs[:10]
 # The timestamp clock of the peer: TSval ticks per second over its keepalive
 # probes (RFC 7323 5.4 asks for 1 ms to 1 s per tick).
 ts = [(r["time_ms"], int(re.search(r"TS val (\d+)", " ".join(r["segment"].get("options", []))).group(1)))
@@ -59,6 +61,8 @@ print(json.dumps({
   "ts_clock": "%s ticks/s" % hz,
   "closed": "%s seq=%s win=%s" % (rep.get("flags"), rep.get("seq"), rep.get("window")),
   "fails": ", ".join(fails) or "none",
+  "time_wait": (lambda p: "ended %.0f-%.0f ms after our FIN was acknowledged (%s probes)" % (p.get("last_held_ms", 0), p.get("ended_ms", 0), p.get("probe")) if p.get("ended") else "still held after %s probes" % p.get("probes"))(tw.get("peer_time_wait") or {}),
+  "full_queue": "%s: %s SYN retransmissions unanswered" % (full.get("outcome"), full.get("syn_retransmissions")) if full.get("outcome") == "filtered" else str(full.get("outcome")),
 }))
 '
 }
@@ -77,6 +81,8 @@ rows = [
   ("its keepalive, probes unanswered", "ka_silent", "RFC 1122 4.2.3.6, RFC 9293 3.10.8"),
   ("timestamp clock", "ts_clock", "RFC 7323 5.4"),
   ("SYN to a closed port", "closed", "RFC 9293 3.10.7.1"),
+  ("TIME_WAIT length (it closed first)", "time_wait", "RFC 9293 3.6 (2 MSL), 3.10.7.4"),
+  ("SYN to a full accept queue (lab port 11)", "full_queue", "RFC 9293 3.10.7.2 (none: a resource limit)"),
   ("rules failed", "fails", "tcpprobe's rulebook"),
 ]
 print("| behaviour | Linux %s | gVisor netstack | rule |" % open("/proc/sys/kernel/osrelease").read().strip())

@@ -315,3 +315,75 @@ func (c *Conn) Abort() error {
 	c.setState(rulebook.EvRST)
 	return nil
 }
+
+// TimeWaitProbe is how long the peer held TIME_WAIT after it closed first,
+// seen from the wire.
+type TimeWaitProbe struct {
+	// Probe is what was sent, one every interval, with a sequence number
+	// below the window: "flagless" (a segment without flags, which
+	// restarts no TIME_WAIT timer: RFC 9293 restarts 2 MSL for a
+	// retransmitted FIN, Linux also for any ACK; a TIME_WAIT connection
+	// answers it with an ACK, RFC 9293 3.10.7.4), or "ack" when the peer
+	// answers no flagless segment at all (a LISTEN or closed port then
+	// answers an ACK with a RST).
+	Probe  string `json:"probe"`
+	Probes int    `json:"probes"`
+	// LastHeldMs is when, after our FIN was acknowledged, the last probe
+	// that TIME_WAIT answered went out; EndedMs when the first one after it
+	// went out that was not (answered by a RST, or, once the answers
+	// stopped, by nothing: a listener drops a flagless segment). The
+	// TIME_WAIT ended between the two.
+	LastHeldMs float64 `json:"last_held_ms,omitempty"`
+	EndedMs    float64 `json:"ended_ms,omitempty"`
+	// Ended is false when the limit came first.
+	Ended bool `json:"ended"`
+}
+
+// ProbeTimeWait measures the peer's TIME_WAIT after a close it began
+// (ours is CLOSED): a probe every interval until TIME_WAIT's answers end,
+// or limit.
+func (c *Conn) ProbeTimeWait(ctx context.Context, every, limit time.Duration) (*TimeWaitProbe, error) {
+	if c.State != rulebook.Closed || !c.peerFINKnown {
+		return nil, errors.New("the peer did not close first: it is not in TIME_WAIT")
+	}
+	p := &TimeWaitProbe{Probe: "flagless"}
+	start := time.Now()
+	old := c.SndNxt.Add(^uint32(1000 - 1)) // SND.NXT - 1000: below its window
+	for time.Since(start) < limit && ctx.Err() == nil {
+		sent := time.Now()
+		var err error
+		if p.Probe == "ack" {
+			err = c.Inject(craft.ACK, old, c.RcvNxt, nil)
+		} else {
+			err = c.Inject(0, old, 0, nil)
+		}
+		if err != nil {
+			return p, err
+		}
+		p.Probes++
+		evs, err := c.Collect(ctx, every)
+		if err != nil {
+			return p, err
+		}
+		answer := ""
+		for _, ev := range evs {
+			if ev.Pkt.HasTCP && answer != "rst" {
+				answer = "ack"
+				if ev.Pkt.TCP.Flags&craft.RST != 0 {
+					answer = "rst"
+				}
+			}
+		}
+		at := rtt.Ms(sent.Sub(start))
+		switch {
+		case answer == "ack":
+			p.LastHeldMs = at
+		case answer == "rst" || p.LastHeldMs > 0:
+			p.Ended, p.EndedMs = true, at
+			return p, nil
+		case p.Probe == "flagless":
+			p.Probe = "ack" // nothing answers a flagless segment here
+		}
+	}
+	return p, ctx.Err()
+}

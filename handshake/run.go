@@ -28,8 +28,11 @@ type RunConfig struct {
 	ReplyWait    time.Duration
 	DropThirdACK bool
 	Observe      time.Duration // how long the experiments watch the peer
-	Close        endpoint.CloseConfig
-	Write        string // pcap file of every segment
+	// ProbeTimeWait, after a close the peer began, measures its TIME_WAIT
+	// for at most this long (0: not measured).
+	ProbeTimeWait time.Duration
+	Close         endpoint.CloseConfig
+	Write         string // pcap file of every segment
 }
 
 // Negotiated is what the handshake settled.
@@ -64,6 +67,7 @@ type Result struct {
 	HalfCloseData int                       `json:"half_close_bytes,omitempty"`
 	SynAckRetrans *endpoint.Retransmissions `json:"synack_retransmissions,omitempty"`
 	Close         *endpoint.CloseReport     `json:"close,omitempty"`
+	PeerTimeWait  *endpoint.TimeWaitProbe   `json:"peer_time_wait,omitempty"`
 	CloseForm     rulebook.CloseForm        `json:"close_form"`
 	CloseBy       string                    `json:"close_by,omitempty"`
 	OurState      rulebook.State            `json:"our_state"`
@@ -189,6 +193,9 @@ func drive(ctx context.Context, e *endpoint.Conn, cfg RunConfig) (*Result, error
 	res.Close = &cr
 	if errors.Is(err, endpoint.ErrPeerReset) {
 		err = nil
+	}
+	if err == nil && cfg.ProbeTimeWait > 0 && cr.PeerClosedFirst {
+		res.PeerTimeWait, err = e.ProbeTimeWait(ctx, time.Second, cfg.ProbeTimeWait)
 	}
 	return res, err
 }

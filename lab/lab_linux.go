@@ -28,6 +28,7 @@ const (
 	PortClosed     = 1    // nothing listens: the kernel answers RST
 	PortDropped    = 2    // an nftables rule drops every segment silently
 	PortRejected   = 3    // an nftables rule answers with ICMP port unreachable
+	PortFullQueue  = 11   // listens with a backlog of 0, never accepts; the lab fills its queue itself
 )
 
 // Greeting is what the close-first server sends before closing.

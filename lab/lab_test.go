@@ -72,8 +72,21 @@ func TestServersAnswerAsDocumented(t *testing.T) {
 		if _, err := dial(t, a, lab.PortRejected); err == nil || strings.Contains(err.Error(), "timeout") {
 			t.Errorf("rejected port on %v: %v, want an ICMP error", a, err)
 		}
+		// The full-queue port's one place is taken: a SYN is dropped.
+		c2, err := net.DialTimeout("tcp", netip.AddrPortFrom(a, lab.PortFullQueue).String(), 300*time.Millisecond)
+		if err == nil {
+			c2.Close()
+			t.Errorf("full-queue port on %v took a connection", a)
+		}
+		src := a.String()
+		if a.Is6() {
+			src = "[" + src + "]"
+		}
+		if out, _ := l.NS.Output("ss", "-Htln", "src", src, "sport", "= :11"); !strings.HasPrefix(out, "LISTEN 1 ") {
+			t.Errorf("full-queue port on %v: %q, want a listener with 1 connection queued", a, out)
+		}
 		start := time.Now()
-		c2, err := net.DialTimeout("tcp", netip.AddrPortFrom(a, lab.PortDropped).String(), 300*time.Millisecond)
+		c2, err = net.DialTimeout("tcp", netip.AddrPortFrom(a, lab.PortDropped).String(), 300*time.Millisecond)
 		if err == nil {
 			c2.Close()
 			t.Errorf("dropped port on %v answered", a)

@@ -89,7 +89,13 @@ func (l *Lab) StartNetstack(ctx context.Context) (stop func(), err error) {
 		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return stop, nil
+			fill, halt := l.FillQueue(), stop
+			return func() {
+				for _, c := range fill {
+					c.Close()
+				}
+				halt()
+			}, nil
 		}
 		select {
 		case <-exited:

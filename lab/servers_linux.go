@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Servers are the lab's TCP servers, running in this process with their
@@ -17,6 +21,7 @@ import (
 // namespace's real Linux TCP stack.
 type Servers struct {
 	listeners []net.Listener
+	closers   []io.Closer // the full-queue port's listeners and the connections that fill it
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -44,6 +49,7 @@ func Catalog(cfg Config) []ServerInfo {
 		{PortCloseFirst, "close-first", "sends a greeting line, then closes first (client sees FIN first)"},
 		{PortHalfClose, "half-close", fmt.Sprintf("after the client's FIN sends %d more lines, then closes", HalfCloseLines)},
 		{PortKeepalive, "keepalive", fmt.Sprintf("reads; %s idle %v, interval %v, %d probes", keepalive, cfg.KeepIdle, cfg.KeepInterval, cfg.KeepCount)},
+		{PortFullQueue, "full-queue", "listens with a backlog of 0 and never accepts; the lab fills the queue"},
 		{PortClosed, "closed", "nothing listens: RST"},
 		{PortDropped, "dropped", dropped},
 		{PortRejected, "rejected", rejected},
@@ -67,7 +73,63 @@ func (l *Lab) StartServers(ctx context.Context) (*Servers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: start servers: %w", l.Name, err)
 	}
+	for _, a := range []netip.Addr{l.Target4, l.Target6} {
+		var f *os.File
+		err := l.NS.Do(func() (err error) {
+			f, err = listenFull(a)
+			return err
+		})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("lab %s: full-queue port: %w", l.Name, err)
+		}
+		s.closers = append(s.closers, f)
+	}
+	s.closers = append(s.closers, l.FillQueue()...)
 	return s, nil
+}
+
+// listenFull opens the full-queue port on a: a listener with a backlog of
+// 0 that nobody accepts from (the lab fills its queue, FillQueue).
+func listenFull(a netip.Addr) (*os.File, error) {
+	family := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: PortFullQueue, Addr: a.As16()}
+	if a.Is4() {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: PortFullQueue, Addr: a.As4()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "full-queue")
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.Bind(fd, sa); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bind %v port %d: %w", a, PortFullQueue, err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// FillQueue fills the full-queue port's accept queues (IPv4 and IPv6)
+// from this namespace: connections until one is no longer taken (a
+// backlog of 0 holds one on Linux, none on netstack), kept open until the
+// caller closes them.
+func (l *Lab) FillQueue() []io.Closer {
+	var out []io.Closer
+	for _, a := range []netip.Addr{l.Target4, l.Target6} {
+		for n := 0; n < 4; n++ {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(a, PortFullQueue).String(), 300*time.Millisecond)
+			if err != nil {
+				break
+			}
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ServeOn serves the lab's ports (echo, discard, close-first, half-close,
@@ -137,6 +199,9 @@ func (s *Servers) serve(ln net.Listener, h func(net.Conn)) {
 // Close stops every server and closes every connection.
 func (s *Servers) Close() {
 	s.cancel()
+	for _, c := range s.closers {
+		c.Close()
+	}
 	for _, ln := range s.listeners {
 		ln.Close()
 	}

@@ -68,6 +68,16 @@ func Handshake(w io.Writer, r *handshake.Result, st Style) {
 			line("close note", "%s", c.Note)
 		}
 	}
+	if tw := r.PeerTimeWait; tw != nil {
+		switch {
+		case tw.Ended && tw.LastHeldMs > 0:
+			line("peer TIME_WAIT", "ended between %.0f and %.0f ms after our FIN was acknowledged (%d %s probes)", tw.LastHeldMs, tw.EndedMs, tw.Probes, tw.Probe)
+		case tw.Ended:
+			line("peer TIME_WAIT", "ended within %.0f ms (%d %s probes, none answered until the RST)", tw.EndedMs, tw.Probes, tw.Probe)
+		default:
+			line("peer TIME_WAIT", "still held after %d %s probes (the last answered at %.0f ms)", tw.Probes, tw.Probe, tw.LastHeldMs)
+		}
+	}
 	if r.ReACKedFINs > 0 {
 		line("FINs in TIME_WAIT", "%d, each ACKed again", r.ReACKedFINs)
 	}

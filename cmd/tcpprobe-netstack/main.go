@@ -80,6 +80,15 @@ func run(iface, v4, v6 string, cfg lab.Config) error {
 	if err != nil {
 		return err
 	}
+	// The full-queue port: a backlog of 0 and no Accept; the lab fills it.
+	for _, proto := range []tcpip.NetworkProtocolNumber{ipv4.ProtocolNumber, ipv6.ProtocolNumber} {
+		ep, err := listenEndpoint(s, proto, lab.PortFullQueue, 0)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer ep.Close()
+	}
 	fmt.Println("netstack serving")
 	<-ctx.Done()
 	srv.Close()
@@ -183,20 +192,9 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // (netstack does not inherit these from the listener).
 func listen(s *stack.Stack, proto tcpip.NetworkProtocolNumber, port uint16, cfg lab.Config) (net.Listener, error) {
 	var wq waiter.Queue
-	ep, terr := s.NewEndpoint(tcp.ProtocolNumber, proto, &wq)
-	if terr != nil {
-		return nil, errors.New(terr.String())
-	}
-	if proto == ipv6.ProtocolNumber {
-		ep.SocketOptions().SetV6Only(true)
-	}
-	if terr := ep.Bind(tcpip.FullAddress{Port: port}); terr != nil {
-		ep.Close()
-		return nil, fmt.Errorf("bind port %d: %s", port, terr)
-	}
-	if terr := ep.Listen(128); terr != nil {
-		ep.Close()
-		return nil, fmt.Errorf("listen port %d: %s", port, terr)
+	ep, err := listenEndpoint(s, proto, port, 128, &wq)
+	if err != nil {
+		return nil, err
 	}
 	l := &listener{ep: ep, wq: &wq, port: port, done: make(chan struct{})}
 	l.setup = func(c tcpip.Endpoint) {
@@ -211,6 +209,31 @@ func listen(s *stack.Stack, proto tcpip.NetworkProtocolNumber, port uint16, cfg 
 		}
 	}
 	return l, nil
+}
+
+// listenEndpoint opens a listening endpoint on port with backlog (an
+// IPv6 one takes IPv6 only); wq, when given, is its waiter queue.
+func listenEndpoint(s *stack.Stack, proto tcpip.NetworkProtocolNumber, port uint16, backlog int, wq ...*waiter.Queue) (tcpip.Endpoint, error) {
+	q := &waiter.Queue{}
+	if len(wq) > 0 {
+		q = wq[0]
+	}
+	ep, terr := s.NewEndpoint(tcp.ProtocolNumber, proto, q)
+	if terr != nil {
+		return nil, errors.New(terr.String())
+	}
+	if proto == ipv6.ProtocolNumber {
+		ep.SocketOptions().SetV6Only(true)
+	}
+	if terr := ep.Bind(tcpip.FullAddress{Port: port}); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("bind port %d: %s", port, terr)
+	}
+	if terr := ep.Listen(backlog); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("listen port %d: %s", port, terr)
+	}
+	return ep, nil
 }
 
 // listener is a net.Listener over a netstack listening endpoint that can

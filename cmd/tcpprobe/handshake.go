@@ -48,6 +48,7 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	closeData := fs.String("close-data", "", "passive close: data we still send in CLOSE_WAIT")
 	timeWait := fs.String("time-wait", "2s", "how long we stay in TIME_WAIT; 2msl means 60s as Linux")
 	passiveWait := fs.Duration("passive-wait", 5*time.Second, "how long to wait for the peer's FIN")
+	probeTW := fs.Duration("probe-time-wait", 0, "when the peer closed first: measure its TIME_WAIT for at most this long (an old segment each second, without flags so that it restarts no timer, or an ACK if those go unanswered, until TIME_WAIT no longer answers)")
 	drop := fs.String("drop", "", "experiment: third-ack or final-ack")
 	observe := fs.Duration("observe", 10*time.Second, "how long the experiment watches the peer's retransmissions")
 	count := fs.IntP("count", "c", 1, "connections in a row (1-100000), with RTT statistics")
@@ -65,7 +66,8 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 		return usageErr("-4 and -6 exclude each other")
 	}
 	cfg := handshake.RunConfig{SYNPreset: *preset, ReplyWait: *replyWait, Observe: *observe,
-		Close: endpoint.CloseConfig{Mode: endpoint.CloseMode(*closeMode), PassiveWait: *passiveWait, Data: []byte(*closeData), Observe: *observe}}
+		Close:         endpoint.CloseConfig{Mode: endpoint.CloseMode(*closeMode), PassiveWait: *passiveWait, Data: []byte(*closeData), Observe: *observe},
+		ProbeTimeWait: *probeTW}
 	switch cfg.Close.Mode {
 	case endpoint.CloseActive, endpoint.ClosePassive, endpoint.CloseRST, endpoint.CloseLeave:
 	default:
@@ -103,6 +105,7 @@ ends' states, the rulebook's verdicts and a summary. Experiments:
 	b.dur("observe", *observe, time.Millisecond, time.Hour)
 	b.dur("reply-wait", *replyWait, 0, time.Hour)
 	b.dur("passive-wait", *passiveWait, 0, time.Hour)
+	b.dur("probe-time-wait", *probeTW, 0, 10*time.Minute)
 	if err := b.err(); err != nil {
 		return err
 	}

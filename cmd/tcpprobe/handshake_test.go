@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/netip"
@@ -358,4 +359,36 @@ func startLiar(t *testing.T, l *lab.Lab, port uint16, lie func(*craft.Packet, *c
 			}
 		}
 	}()
+}
+
+// TestPeerTimeWaitAndFullQueue measures, on both stacks, how long the peer
+// holds TIME_WAIT after closing first (RFC 9293's 2 MSL: Linux and
+// netstack both use 60 s; the probes must not restart the timer, or it
+// would never end) and how a port whose accept queue is full answers a
+// SYN (Linux and netstack drop it: no answer).
+func TestPeerTimeWaitAndFullQueue(t *testing.T) {
+	t.Parallel()
+	for _, st := range labStacks(154) {
+		t.Run(st.stack, func(t *testing.T) {
+			t.Parallel()
+			l := labtest.ForTest(t, lab.Config{Name: "twfq" + st.suffix, Subnet: st.subnet, Stack: st.stack})
+			r := tcpprobe(t, "handshake", "--json", "--retries", "1", "--timeout", "300ms", target(l.Target4, lab.PortFullQueue))
+			var full handshake.Result
+			if err := json.Unmarshal([]byte(r.stdout), &full); err != nil || r.code != exitNoAnswer || full.Outcome != endpoint.Filtered || full.SYNRetries != 1 {
+				t.Errorf("SYN to the full queue: exit %d, %+v %v", r.code, full.Outcome, err)
+			}
+			r = tcpprobe(t, "handshake", "--json", "--close", "passive", "--probe-time-wait", "80s", target(l.Target4, lab.PortCloseFirst))
+			var res handshake.Result
+			if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.PeerTimeWait == nil {
+				t.Fatalf("exit %d: %v\n%.2000s", r.code, err, r.stdout)
+			}
+			tw := res.PeerTimeWait
+			if !tw.Ended || tw.LastHeldMs < 55000 || tw.EndedMs > 66000 || tw.EndedMs-tw.LastHeldMs > 1500 {
+				t.Errorf("TIME_WAIT: %+v, want it held about 60 s", tw)
+			}
+			if f := failedRules(res); len(f) > 0 {
+				t.Errorf("rules failed: %v", f)
+			}
+		})
+	}
 }
