@@ -38,6 +38,10 @@ const Greeting = "hello from the tcpprobe lab\r\n"
 // client's FIN.
 const HalfCloseLines = 3
 
+// RunDir holds the lab's run-time files: server pid and log files, the
+// gvisor lab's agent socket.
+const RunDir = "/run/tcpprobe"
+
 // NSPrefix starts the name of every namespace the lab creates.
 const NSPrefix = "tplab-"
 

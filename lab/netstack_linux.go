@@ -43,14 +43,21 @@ func (l *Lab) NetstackArgs() []string {
 	return []string{"--iface", "eth0",
 		"--v4", netip.PrefixFrom(l.Target4, 24).String(), "--v6", netip.PrefixFrom(l.Target6, 64).String(),
 		"--keep-idle", l.KeepIdle.String(), "--keep-interval", l.KeepInterval.String(),
-		"--keep-count", fmt.Sprint(l.KeepCount), "--fin-timeout", l.FinTimeout.String()}
+		"--keep-count", fmt.Sprint(l.KeepCount), "--fin-timeout", l.FinTimeout.String(), "--agent", l.AgentSocket()}
 }
+
+// AgentSocket is where the gvisor lab's netstack takes `tcpprobe script`'s
+// syscall lines (internal/agent).
+func (l *Lab) AgentSocket() string { return filepath.Join(RunDir, "netstack-"+l.Name+".sock") }
 
 // StartNetstack runs tcpprobe-netstack inside the target namespace and
 // waits until its echo port answers from the host. stop ends it.
 func (l *Lab) StartNetstack(ctx context.Context) (stop func(), err error) {
 	bin, err := NetstackBinary()
 	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(RunDir, 0o755); err != nil {
 		return nil, err
 	}
 	cmd := l.NS.Command(bin, l.NetstackArgs()...)

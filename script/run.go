@@ -37,7 +37,7 @@ type Config struct {
 	Wire   wire.Config
 	// Exec runs syscall lines (nil: a script with syscall lines is
 	// refused unless NoSyscalls).
-	Exec *Executor
+	Exec Calls
 	// NoSyscalls skips syscall lines: the host's own application plays
 	// its part.
 	NoSyscalls bool
@@ -137,6 +137,7 @@ type runner struct {
 	sent    craft.Seq       // our SND.NXT
 	from    []rulebook.Role // each captured segment's sender, by number-1
 	lastIn  []byte          // the host's last segment, as an ICMP error quotes it
+	held    []*wire.Event   // segments from the host that came while a call ran
 	local   netip.Addr
 	// cookieAsked is set once the target was asked for its TFO cookie.
 	cookieAsked bool
@@ -179,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (*Result, *wire.Session, error) {
 		return nil, nil, err
 	}
 	if cfg.Exec != nil {
-		cfg.Exec.Peer = s.Local
+		cfg.Exec.SetPeer(s.Local)
 	}
 	res, err := RunOn(ctx, cfg, s)
 	if res != nil {
@@ -607,6 +608,11 @@ func (r *runner) idle(ctx context.Context, i int, t time.Time) error {
 // deadline (nil at the deadline), feeding every captured packet to the
 // rulebook and checking a call that returns meanwhile.
 func (r *runner) wait(ctx context.Context, deadline time.Time) (*wire.Event, error) {
+	if len(r.held) > 0 {
+		ev := r.held[0]
+		r.held = r.held[1:]
+		return ev, nil
+	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for {
@@ -672,9 +678,10 @@ func (r *runner) awaitCall(ctx context.Context, deadline time.Time) error {
 			}
 			r.observe(ev)
 			if ev.Dir == wire.In {
-				// A segment while a call is in flight is a line's to expect;
-				// the next > line will not see it, so it fails here.
-				return r.fail(r.pending, "unexpected segment from the peer while the call ran: "+Describe(">", &ev.Pkt, &r.nums))
+				// What the call made the host send (a FIN after close, data
+				// after write) may arrive before the call's return does: it
+				// is the next line's to match.
+				r.held = append(r.held, ev)
 			}
 		}
 	}
@@ -721,7 +728,9 @@ func (r *runner) cleanup() {
 	if r.cfg.Exec != nil {
 		r.cfg.Exec.Abort()
 		if r.pending >= 0 {
-			r.res.Lines[r.pending].Why = "still blocked when the run stopped"
+			if lr := &r.res.Lines[r.pending]; lr.Status == StatusNotRun {
+				lr.Why = "still blocked when the run stopped"
+			}
 			select {
 			case <-r.calls:
 			case <-time.After(callWait):

@@ -39,6 +39,9 @@ func (e *Executor) setFD(n int64, fd int) {
 	e.mu.Unlock()
 }
 
+// SetPeer sets connect's address.
+func (e *Executor) SetPeer(p netip.AddrPort) { e.Peer = p }
+
 // CallResult is what one call returned, and when.
 type CallResult struct {
 	Ret        int64

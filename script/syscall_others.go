@@ -16,6 +16,9 @@ type Executor struct {
 	Mapped bool
 }
 
+// SetPeer sets connect's address.
+func (e *Executor) SetPeer(p netip.AddrPort) { e.Peer = p }
+
 // CallResult is what one call returned, and when.
 type CallResult struct {
 	Ret        int64

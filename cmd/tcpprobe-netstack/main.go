@@ -51,14 +51,15 @@ func main() {
 	flag.DurationVar(&cfg.KeepInterval, "keep-interval", time.Second, "keepalive server's probe interval")
 	flag.IntVar(&cfg.KeepCount, "keep-count", 3, "keepalive server's unanswered probes before it resets")
 	flag.DurationVar(&cfg.FinTimeout, "fin-timeout", 5*time.Second, "FIN_WAIT_2 timeout (TCP_LINGER2)")
+	agentPath := flag.String("agent", "", "Unix socket on which `tcpprobe script` has its syscall lines made on netstack")
 	flag.Parse()
-	if err := run(*iface, *v4, *v6, cfg); err != nil {
+	if err := run(*iface, *v4, *v6, *agentPath, cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "tcpprobe-netstack: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(iface, v4, v6 string, cfg lab.Config) error {
+func run(iface, v4, v6, agentPath string, cfg lab.Config) error {
 	s, err := newStack(iface, v4, v6)
 	if err != nil {
 		return err
@@ -88,6 +89,15 @@ func run(iface, v4, v6 string, cfg lab.Config) error {
 			return err
 		}
 		defer ep.Close()
+	}
+	if agentPath != "" {
+		ag, err := serveAgent(s, agentPath)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("agent: %w", err)
+		}
+		defer os.Remove(agentPath)
+		defer ag.Close()
 	}
 	fmt.Println("netstack serving")
 	<-ctx.Done()

@@ -28,7 +28,7 @@ func init() {
 }
 
 // runDir holds the lab servers' pid and log files.
-const runDir = "/run/tcpprobe"
+const runDir = lab.RunDir
 
 func labFlags(fs *pflag.FlagSet) *lab.Config {
 	c := &lab.Config{}

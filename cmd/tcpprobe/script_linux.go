@@ -93,8 +93,9 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 		return withCode(exitNoAnswer, err)
 	}
 	l, isLab := lab.ForTarget(rt.Iface, target.Addr())
-	if isLab && l.RunningStack() != lab.StackLinux && !*noSyscalls {
-		isLab = false // the gvisor lab runs no syscalls of ours
+	labStack := ""
+	if isLab {
+		labStack = l.RunningStack()
 	}
 	fams := []string{"ipv4"}
 	if target.Addr().Is6() && !target.Addr().Is4In6() {
@@ -134,7 +135,13 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 			to := netip.AddrPortFrom(addr, target.Port())
 			cfg := script.Config{Script: scripts[i], Name: filepath.Base(f), Family: fam, Tolerance: *tolerance,
 				NoSyscalls: *noSyscalls, Wire: wire.Config{Remote: to, Record: *write != ""}}
-			if isLab && !*noSyscalls {
+			switch {
+			case *noSyscalls:
+			case labStack == lab.StackGVisor:
+				// netstack makes the calls itself, through its agent; shell
+				// lines would change the namespace's kernel, not netstack.
+				cfg.Exec = &script.AgentExecutor{Path: l.AgentSocket(), Local: to, Mapped: fam == "ipv4-mapped-ipv6"}
+			case isLab:
 				cfg.Exec = &script.Executor{Do: l.NS.Do, Local: to, Mapped: fam == "ipv4-mapped-ipv6"}
 				cfg.Shell = labShell(l, filepath.Dir(f))
 				// Every run starts afresh: the target forgets what an earlier
@@ -147,13 +154,11 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 					setup += "\n" + packetdrillDefaults + fmt.Sprintf("\nip -6 route replace %s dev eth0 metric 256 proto kernel advmss 1460", v6)
 				}
 				cfg.Setup = func(ctx context.Context) error { return labShell(l, ".")(ctx, setup) }
-			} else if *pdDefaults {
+			}
+			if *pdDefaults && labStack != lab.StackLinux {
 				return usageErr("--packetdrill-defaults sets the sysctls of a Linux lab target; %v is not one", to.Addr())
 			}
 			if err := script.Check(&cfg); err != nil {
-				if l != nil && !isLab {
-					err = fmt.Errorf("%w (the lab's %s stack runs no syscalls of tcpprobe's)", err, l.RunningStack())
-				}
 				return usageErr("%s: %v", f, err)
 			}
 			if fam == "ipv4-mapped-ipv6" && cfg.Exec == nil {
