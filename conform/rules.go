@@ -21,7 +21,8 @@ var States = []string{Listen, SynReceived, Established, FinWait2, LastAck, TimeW
 
 // Probes lists the probe segments (stable IDs), in the grid's order.
 var Probes = []string{"syn", "syn-same", "rst-exact", "rst-in-window", "rst-out-of-window",
-	"ack-new", "ack-dup", "data-in-window", "data-old", "data-beyond-window", "fin", "no-flags"}
+	"ack-new", "ack-dup", "data-in-window", "data-old", "data-beyond-window", "fin", "no-flags",
+	"syn-in-window", "syn-ack-unsolicited", "ack-old", "fin-data"}
 
 // Replies: what came back to a probe.
 const (
@@ -94,8 +95,8 @@ func Expect(state, probe string) *Rule {
 	// Synchronized states.
 	closedOurSide := state == LastAck || state == TimeWait // the peer has our FIN
 	switch probe {
-	case "syn", "syn-same":
-		if state == TimeWait {
+	case "syn", "syn-same", "syn-in-window", "syn-ack-unsolicited":
+		if state == TimeWait && probe != "syn-ack-unsolicited" {
 			// RFC 9293 3.10.7.4 and RFC 6191: a SYN with a higher ISN, or
 			// (with timestamps) a newer TSval, may reopen a connection from
 			// TIME_WAIT; a challenge ACK or a RST is the other reading.
@@ -104,9 +105,18 @@ func Expect(state, probe string) *Rule {
 				allowed:  []outcome{o(ReplyRST, ""), o(ReplyACK, ""), o(ReplyNone, AfterKept)},
 				Expected: "a new connection (SYN-ACK) or a challenge ACK", RFC: "9293 3.10.7.4, 6191"}
 		}
+		// RFC 9293 3.10.7.4 fourth: a SYN "irrespective of the sequence
+		// number" MUST get a challenge ACK; RFC 793 reset instead. A SYN-ACK
+		// nobody asked for carries a SYN too.
 		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept)},
 			allowed:  []outcome{o(ReplyRST, AfterDropped), o(ReplyNone, AfterKept)},
 			Expected: "challenge ACK, connection kept (RFC 793: RST)", RFC: "9293 3.10.7.4, 5961 4.2"}
+	case "ack-old":
+		// RFC 5961 5.2: SEG.ACK below SND.UNA - MAX.SND.WND is discarded
+		// and an ACK sent (TIME_WAIT: acknowledged, or ignored).
+		return &Rule{pass: []outcome{o(ReplyACK, AfterKept), o(ReplyChallengeACK, AfterKept)},
+			allowed:  []outcome{o(ReplyNone, AfterKept)},
+			Expected: "ACK, segment discarded, connection kept", RFC: "9293 3.10.7.4, 5961 5.2"}
 	case "rst-exact":
 		if state == TimeWait {
 			return &Rule{pass: []outcome{o(ReplyNone, AfterDropped)}, allowed: []outcome{o(ReplyNone, AfterKept)},
@@ -131,7 +141,7 @@ func Expect(state, probe string) *Rule {
 	case "ack-dup":
 		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)},
 			Expected: "none (a duplicate ACK is ignored)", RFC: "9293 3.10.7.4"}
-	case "data-in-window":
+	case "data-in-window", "fin-data":
 		if closedOurSide {
 			// Data after our FIN "should not occur"; RFC 1122 4.2.2.13 asks
 			// for a RST when data is lost after the application closed.
@@ -143,6 +153,13 @@ func Expect(state, probe string) *Rule {
 			return &Rule{pass: []outcome{o(ReplyACK, AfterKept), o(ReplyRST, AfterDropped)},
 				allowed:  []outcome{o(ReplyData, "")},
 				Expected: "ACK of the data, or RST (its application closed)", RFC: "9293 3.10.7.4, 1122 4.2.2.13"}
+		}
+		if probe == "fin-data" {
+			// The data, then the FIN: acknowledged together, CLOSE_WAIT (a
+			// server that answers and closes may send data and its FIN).
+			return &Rule{pass: []outcome{o(ReplyACK, ""), o(ReplyData, "")},
+				allowed:  []outcome{o(ReplyRST, AfterDropped)},
+				Expected: "ACK of the data and the FIN", RFC: "9293 3.10.7.4"}
 		}
 		return &Rule{pass: []outcome{o(ReplyACK, AfterKept), o(ReplyData, AfterKept)},
 			Expected: "ACK of the data, connection kept", RFC: "9293 3.10.7.4"}
@@ -167,7 +184,7 @@ func expectListen(probe string) *Rule {
 		return &Rule{pass: []outcome{o(ReplySynAck, "")}, Expected: "SYN-ACK", RFC: "9293 3.10.7.2"}
 	case "rst-exact":
 		return &Rule{pass: []outcome{o(ReplyNone, "")}, Expected: "none: a RST is ignored", RFC: "9293 3.10.7.2"}
-	case "ack-new", "data-in-window", "fin":
+	case "ack-new", "ack-old", "data-in-window", "fin", "fin-data", "syn-ack-unsolicited":
 		return &Rule{pass: []outcome{o(ReplyRST, "")}, Expected: "RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.2"}
 	case "no-flags":
 		return &Rule{pass: []outcome{o(ReplyNone, "")}, Expected: "none: dropped", RFC: "9293 3.10.7.2"}
@@ -180,7 +197,7 @@ func expectSynReceived(probe string) *Rule {
 	case "syn-same":
 		return &Rule{pass: []outcome{o(ReplySynAck, AfterKept)}, allowed: []outcome{o(ReplyChallengeACK, AfterKept), o(ReplyNone, AfterKept)},
 			Expected: "its SYN-ACK again", RFC: "9293 3.10.7.4, 3.8.1"}
-	case "syn":
+	case "syn", "syn-in-window":
 		return &Rule{allowed: []outcome{o(ReplySynAck, ""), o(ReplyChallengeACK, ""), o(ReplyRST, ""), o(ReplyNone, "")},
 			Expected: "challenge ACK, or back to LISTEN", RFC: "9293 3.10.7.4, 5961 4"}
 	case "rst-exact":
@@ -190,8 +207,13 @@ func expectSynReceived(probe string) *Rule {
 			Expected: "challenge ACK (RFC 793: reset)", RFC: "9293 3.10.7.4, 5961 3.2"}
 	case "rst-out-of-window":
 		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)}, Expected: "none", RFC: "9293 3.10.7.4"}
-	case "ack-new":
+	case "ack-new", "ack-old":
+		// An unacceptable ACK in SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST>.
 		return &Rule{pass: []outcome{o(ReplyRST, "")}, Expected: "RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.4"}
+	case "syn-ack-unsolicited":
+		// A SYN (challenge ACK, 5961 4) with an unacceptable ACK (RST).
+		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept), o(ReplyRST, "")}, allowed: []outcome{o(ReplyNone, "")},
+			Expected: "challenge ACK, or RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.4, 5961 4"}
 	case "no-flags":
 		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)}, Expected: "none: dropped", RFC: "9293 3.10.7.4"}
 	}

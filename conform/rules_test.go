@@ -43,6 +43,18 @@ func TestExpectations(t *testing.T) {
 		{TimeWait, "syn-same", ReplyNone, AfterKept, Allowed},
 		{Established, "fin", ReplyACK, AfterKept, Pass},
 		{Established, "rst-exact", ReplyNone, AfterUnknown, Pass}, // an unknown fate does not decide
+		{Established, "syn-in-window", ReplyChallengeACK, AfterKept, Pass},
+		{Established, "syn-in-window", ReplySynAck, AfterKept, Fail},
+		{Established, "syn-ack-unsolicited", ReplyChallengeACK, AfterKept, Pass},
+		{Established, "ack-old", ReplyACK, AfterKept, Pass},
+		{Established, "ack-old", ReplyRST, AfterDropped, Fail}, // RFC 5961 5.2: discard and ACK
+		{Established, "fin-data", ReplyACK, AfterKept, Pass},
+		{Listen, "syn-ack-unsolicited", ReplyRST, AfterUnknown, Pass},
+		{Listen, "ack-old", ReplyNone, AfterUnknown, Fail},
+		{SynReceived, "ack-old", ReplyRST, AfterKept, Pass},
+		{TimeWait, "syn-ack-unsolicited", ReplyChallengeACK, AfterKept, Pass},
+		{TimeWait, "syn-ack-unsolicited", ReplySynAck, AfterKept, Fail},
+		{LastAck, "fin-data", ReplyRST, AfterDropped, Allowed},
 	} {
 		r := Expect(tt.state, tt.probe)
 		if r == nil {
@@ -75,8 +87,8 @@ func TestGrid(t *testing.T) {
 			}
 		}
 	}
-	if na != 11 {
-		t.Errorf("%d cells not applicable, want 11", na)
+	if na != 13 { // LISTEN: 8 (a window or a connection is needed), SYN_RECEIVED: 5
+		t.Errorf("%d cells not applicable, want 13", na)
 	}
 }
 

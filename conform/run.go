@@ -417,6 +417,14 @@ func probeSegment(e *endpoint.Conn, state, probe string, base, ackSent craft.Seq
 		return craft.FIN | craft.ACK, base, ackSent, nil
 	case "no-flags":
 		return 0, base, 0, nil
+	case "syn-in-window":
+		return craft.SYN, base.Add(1), 0, nil
+	case "syn-ack-unsolicited":
+		return craft.SYN | craft.ACK, base.Add(far), ackSent, nil
+	case "ack-old":
+		return craft.ACK, base, ackSent.Add(^uint32(far - 1)), nil // far below SND.UNA - MAX.SND.WND
+	case "fin-data":
+		return craft.FIN | craft.PSH | craft.ACK, base, ackSent, data
 	}
 	panic("conform: unknown probe " + probe)
 }
@@ -450,7 +458,7 @@ func classify(e *endpoint.Conn, c *Cell, evs []endpoint.Event) string {
 				r = ReplyData
 			case t.Flags&craft.ACK != 0:
 				r = ReplyACK
-				if c.Probe == "syn" || c.Probe == "syn-same" || c.Probe == "rst-in-window" || c.Probe == "rst-exact" || c.Probe == "rst-out-of-window" {
+				if strings.HasPrefix(c.Probe, "syn") || strings.HasPrefix(c.Probe, "rst-") { // an ACK answering a SYN or a RST
 					r = ReplyChallengeACK
 				}
 			}

@@ -42,8 +42,9 @@ type Config struct {
 	// its part.
 	NoSyscalls bool
 	// Shell runs a backquoted line on the target (nil: such lines are
-	// skipped with a note).
-	Shell func(ctx context.Context, cmd string) error
+	// skipped with a note, ShellNote when set).
+	Shell     func(ctx context.Context, cmd string) error
+	ShellNote string
 	// Setup runs before the script (the target's sysctls, say).
 	Setup func(ctx context.Context) error
 	// Family names the run: "ipv4", "ipv6" or "ipv4-mapped-ipv6".
@@ -363,6 +364,9 @@ func (r *runner) line(ctx context.Context, i int, l *Line) error {
 		}
 		if r.cfg.Shell == nil {
 			lr.Status, lr.Why = StatusSkipped, "shell lines run only in the lab target"
+			if r.cfg.ShellNote != "" {
+				lr.Why = r.cfg.ShellNote
+			}
 			return nil
 		}
 		if err := r.cfg.Shell(ctx, l.Shell); err != nil {

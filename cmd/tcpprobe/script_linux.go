@@ -141,6 +141,7 @@ A directory runs every *.pkt in it, with a summary.`, stdout)
 				// netstack makes the calls itself, through its agent; shell
 				// lines would change the namespace's kernel, not netstack.
 				cfg.Exec = &script.AgentExecutor{Path: l.AgentSocket(), Local: to, Mapped: fam == "ipv4-mapped-ipv6"}
+				cfg.ShellNote = "skipped on the gvisor lab: a shell line would change the namespace's kernel, not netstack"
 			case isLab:
 				cfg.Exec = &script.Executor{Do: l.NS.Do, Local: to, Mapped: fam == "ipv4-mapped-ipv6"}
 				cfg.Shell = labShell(l, filepath.Dir(f))
