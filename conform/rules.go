@@ -22,7 +22,7 @@ var States = []string{Listen, SynReceived, Established, FinWait2, LastAck, TimeW
 // Probes lists the probe segments (stable IDs), in the grid's order.
 var Probes = []string{"syn", "syn-same", "rst-exact", "rst-in-window", "rst-out-of-window",
 	"ack-new", "ack-dup", "data-in-window", "data-old", "data-beyond-window", "fin", "no-flags",
-	"syn-in-window", "syn-ack-unsolicited", "ack-old", "fin-data"}
+	"syn-in-window", "syn-ack-unsolicited", "ack-old", "fin-data", "urg", "ts-old"}
 
 // Replies: what came back to a probe.
 const (
@@ -141,7 +141,21 @@ func Expect(state, probe string) *Rule {
 	case "ack-dup":
 		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)},
 			Expected: "none (a duplicate ACK is ignored)", RFC: "9293 3.10.7.4"}
-	case "data-in-window", "fin-data":
+	case "ts-old":
+		// RFC 7323 5.3 (PAWS): a segment whose TSval is older than
+		// TS.Recent is dropped and acknowledged (not a RST). Once the
+		// peer's application has closed, its data may meet RFC 1122
+		// 4.2.2.13's RST first: the order of the checks is not a MUST.
+		r := &Rule{pass: []outcome{o(ReplyACK, AfterKept)},
+			allowed:  []outcome{o(ReplyNone, AfterKept)},
+			Expected: "ACK, segment dropped (PAWS)", RFC: "9293 3.10.7.4, 7323 5.3"}
+		if state == FinWait2 || closedOurSide {
+			r.allowed = append(r.allowed, o(ReplyRST, AfterDropped))
+			r.Expected = "ACK, segment dropped (PAWS); or RST (data after its application closed)"
+			r.RFC += ", 1122 4.2.2.13"
+		}
+		return r
+	case "data-in-window", "fin-data", "urg":
 		if closedOurSide {
 			// Data after our FIN "should not occur"; RFC 1122 4.2.2.13 asks
 			// for a RST when data is lost after the application closed.
@@ -184,7 +198,7 @@ func expectListen(probe string) *Rule {
 		return &Rule{pass: []outcome{o(ReplySynAck, "")}, Expected: "SYN-ACK", RFC: "9293 3.10.7.2"}
 	case "rst-exact":
 		return &Rule{pass: []outcome{o(ReplyNone, "")}, Expected: "none: a RST is ignored", RFC: "9293 3.10.7.2"}
-	case "ack-new", "ack-old", "data-in-window", "fin", "fin-data", "syn-ack-unsolicited":
+	case "ack-new", "ack-old", "data-in-window", "fin", "fin-data", "syn-ack-unsolicited", "urg", "ts-old":
 		return &Rule{pass: []outcome{o(ReplyRST, "")}, Expected: "RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.2"}
 	case "no-flags":
 		return &Rule{pass: []outcome{o(ReplyNone, "")}, Expected: "none: dropped", RFC: "9293 3.10.7.2"}

@@ -2,6 +2,7 @@ package conform
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -273,7 +274,7 @@ func runCell(ctx context.Context, cfg Config, c *Cell) error {
 		}
 	}
 	flags, seq, ack, payload := probeSegment(e, c.State, c.Probe, base, ackSent)
-	if err := e.Inject(flags, seq, ack, payload); err != nil {
+	if err := e.InjectWith(flags, seq, ack, payload, probeMod(c.Probe, len(payload))); err != nil {
 		return err
 	}
 	c.Sent = &Sent{Flags: flags.String(), Seq: int64(int32(seq - e.ISN)), Len: len(payload)}
@@ -425,8 +426,32 @@ func probeSegment(e *endpoint.Conn, state, probe string, base, ackSent craft.Seq
 		return craft.ACK, base, ackSent.Add(^uint32(far - 1)), nil // far below SND.UNA - MAX.SND.WND
 	case "fin-data":
 		return craft.FIN | craft.PSH | craft.ACK, base, ackSent, data
+	case "urg":
+		return craft.URG | craft.PSH | craft.ACK, base, ackSent, data
+	case "ts-old":
+		return craft.PSH | craft.ACK, base, ackSent, data
 	}
 	panic("conform: unknown probe " + probe)
+}
+
+// probeMod is what a probe changes beyond flags, numbers and payload: the
+// urgent pointer (the last byte of the data is urgent, RFC 6093), or a
+// TSval 100 s older than the one the peer holds (PAWS, RFC 7323 5).
+func probeMod(probe string, n int) func(*craft.Segment) {
+	switch probe {
+	case "urg":
+		return func(s *craft.Segment) { s.TCP.Urgent = uint16(n) }
+	case "ts-old":
+		return func(s *craft.Segment) {
+			for i, o := range s.TCP.Options {
+				if o.Kind == craft.OptTimestamps && len(o.Data) == 8 {
+					val := binary.BigEndian.Uint32(o.Data) - 100000
+					s.TCP.Options[i] = craft.TimestampsOption(val, binary.BigEndian.Uint32(o.Data[4:]))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // replyRank orders replies when the peer sent several: the most telling

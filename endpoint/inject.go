@@ -15,6 +15,12 @@ import (
 // is used when f has ACK; our timestamps option is added when the
 // handshake negotiated timestamps (RSTs carry none).
 func (c *Conn) Inject(f craft.Flags, seq, ack craft.Seq, payload []byte) error {
+	return c.InjectWith(f, seq, ack, payload, nil)
+}
+
+// InjectWith is Inject with the segment changed by mod before it is sent
+// (an urgent pointer, an older timestamp).
+func (c *Conn) InjectWith(f craft.Flags, seq, ack craft.Seq, payload []byte, mod func(*craft.Segment)) error {
 	s := c.segment(f, seq, payload)
 	s.TCP.Ack = 0
 	if f&craft.ACK != 0 {
@@ -23,8 +29,14 @@ func (c *Conn) Inject(f craft.Flags, seq, ack craft.Seq, payload []byte) error {
 	if f&craft.RST != 0 {
 		c.rsts = append(c.rsts, seq) // ours, not our kernel's
 	}
+	if mod != nil {
+		mod(&s)
+	}
 	return c.net.Send(&s)
 }
+
+// TimestampsOn reports whether the handshake negotiated timestamps.
+func (c *Conn) TimestampsOn() bool { return c.tsOK }
 
 // PeerFINKnown reports whether the peer's FIN has arrived.
 func (c *Conn) PeerFINKnown() bool { return c.peerFINKnown }
