@@ -71,7 +71,7 @@ func scanAllPorts(t *testing.T, l *lab.Lab) {
 			switch {
 			case labOpen[port]:
 				want, reason = scan.Open, "syn-ack"
-			case port == lab.PortDropped:
+			case port == lab.PortDropped, port == lab.PortFullQueue: // a full accept queue drops the SYN
 				want, reason = scan.Filtered, "no-response"
 			case port == lab.PortRejected && l.Stack == lab.StackGVisor:
 				// netdev ingress cannot reject: netstack answers RST.

@@ -277,7 +277,7 @@ func TestScriptGVisor(t *testing.T) {
 	}
 	failsAt(runs, map[string]string{
 		"close-passive.pkt": "27: no segment from the peer",
-		"ecn.pkt":           "10: flags S., want SE.", // netstack does not negotiate ECN
+		"ecn.pkt":           "12: flags S., want SE.", // netstack does not negotiate ECN
 		"data.pkt":          "18: length 257, want 300",
 		"retransmit.pkt":    "17: no segment from the peer",
 		"sack.pkt":          "15: options <>, want <nop,nop,sack 101:201>",
@@ -289,6 +289,6 @@ func TestScriptGVisor(t *testing.T) {
 	}
 	failsAt(scriptRuns(t, exitFailed, "--ip", "all", "--tolerance", scriptTolerance, dir, to), map[string]string{
 		"data.pkt": "23: length 964, want 1000",
-		"ecn.pkt":  "10: flags S., want SE.",
+		"ecn.pkt":  "12: flags S., want SE.",
 	})
 }
