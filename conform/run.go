@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/endpoint"
 	"github.com/tcpprobe/tcpprobe/handshake"
@@ -28,6 +29,32 @@ type Config struct {
 	Probes   []string      // nil: all
 	Parallel int           // cells at once (default 1)
 	Window   time.Duration // how long the replies to a probe are collected (default 300ms)
+	// Capture, when set, keeps every packet of every cell's connection.
+	Capture *Capture
+}
+
+// Capture collects the packets of the grid's connections, from parallel
+// cells, for a pcap file.
+type Capture struct {
+	mu       sync.Mutex
+	Frames   []capture.Frame
+	LinkType int
+}
+
+func (c *Capture) add(s *wire.Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Frames = append(c.Frames, s.Frames()...)
+	c.LinkType = s.LinkType()
+}
+
+// Sorted returns the frames in time order.
+func (c *Capture) Sorted() []capture.Frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.Frames)
+	slices.SortStableFunc(out, func(a, b capture.Frame) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 // PortInfo is what conform learned of a port before the grid.
@@ -258,6 +285,9 @@ func runCell(ctx context.Context, cfg Config, c *Cell) error {
 		return err
 	}
 	defer sess.Close()
+	if cfg.Capture != nil {
+		defer cfg.Capture.add(sess) // after the closing RST below
+	}
 	defer func() {
 		e.Abort() // nothing of ours stays open on the target
 		e.Drain(50 * time.Millisecond)

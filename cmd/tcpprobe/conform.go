@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/conform"
 	"github.com/tcpprobe/tcpprobe/handshake"
 	"github.com/tcpprobe/tcpprobe/report"
@@ -39,6 +40,7 @@ open), fail (a MUST broken), unreachable.`, stdout)
 	v4 := fs.BoolP("ipv4", "4", false, "resolve HOST to IPv4")
 	v6 := fs.BoolP("ipv6", "6", false, "resolve HOST to IPv6")
 	jsonOut := fs.Bool("json", false, "print one JSON object per cell")
+	write := fs.String("write", "", "write every packet of every cell's connection to this pcap file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -97,9 +99,17 @@ open), fail (a MUST broken), unreachable.`, stdout)
 		return err
 	}
 	cfg.Target = handshake.RunConfig{Target: target, SYNPreset: *preset}
+	if *write != "" {
+		cfg.Capture = &conform.Capture{}
+	}
 	res, err := conform.Run(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.Capture != nil {
+		if err := capture.WriteFile(*write, cfg.Capture.LinkType, cfg.Capture.Sorted()); err != nil {
+			return err
+		}
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tcpprobe/tcpprobe/capture"
 	"github.com/tcpprobe/tcpprobe/conform"
+	"github.com/tcpprobe/tcpprobe/craft"
+	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 	"github.com/tcpprobe/tcpprobe/lab"
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 )
@@ -102,4 +106,39 @@ func TestConformUsage(t *testing.T) {
 			t.Errorf("%v: exit %d %q", args, r.code, r.stderr)
 		}
 	}
+}
+
+// TestConformWrite: --write keeps every cell's connection, each packet with
+// checksums tshark finds good; one connection (our source port) per cell.
+func TestConformWrite(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "confw", Subnet: 176})
+	pcap := filepath.Join(t.TempDir(), "grid.pcap")
+	cells := conformCells(t, exitOK, "--states", "ESTABLISHED,TIME_WAIT", "--probes", "rst-exact,syn,ts-old", "--write", pcap, target(l.Target4, 13)+",7")
+	if len(cells) != 6 {
+		t.Fatalf("%d cells", len(cells))
+	}
+	r, err := capture.OpenFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ports := map[uint16]bool{}
+	frames := 0
+	for {
+		f, err := r.Next()
+		if err != nil {
+			break
+		}
+		frames++
+		var p craft.Packet
+		if off, err := craft.IPOffset(f.LinkType, f.Data); err == nil && p.Decode(f.Data[off:]) == nil && p.HasTCP && p.Src() == l.Host4 {
+			ports[p.TCP.SrcPort] = true
+		}
+	}
+	if len(ports) != 6 || frames < 6*5 {
+		t.Errorf("%d frames from %d connections, want 6 connections", frames, len(ports))
+	}
+	tsharktest.Need(t)
+	tsharktest.AllValid(t, pcap, frames)
 }
