@@ -13,11 +13,12 @@ const (
 	Established = "ESTABLISHED"
 	FinWait2    = "FIN_WAIT_2"
 	LastAck     = "LAST_ACK"
+	Closing     = "CLOSING"
 	TimeWait    = "TIME_WAIT"
 )
 
 // States lists the peer states in the grid's order.
-var States = []string{Listen, SynReceived, Established, FinWait2, LastAck, TimeWait}
+var States = []string{Listen, SynReceived, Established, FinWait2, LastAck, Closing, TimeWait}
 
 // Probes lists the probe segments (stable IDs), in the grid's order.
 var Probes = []string{"syn", "syn-same", "rst-exact", "rst-in-window", "rst-out-of-window",
@@ -93,7 +94,7 @@ func Expect(state, probe string) *Rule {
 		return expectSynReceived(probe)
 	}
 	// Synchronized states.
-	closedOurSide := state == LastAck || state == TimeWait // the peer has our FIN
+	closedOurSide := state == LastAck || state == Closing || state == TimeWait // the peer has our FIN
 	switch probe {
 	case "syn", "syn-same", "syn-in-window", "syn-ack-unsolicited":
 		if state == TimeWait && probe != "syn-ack-unsolicited" {

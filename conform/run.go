@@ -203,7 +203,7 @@ func portFor(state string, ports []PortInfo) (uint16, string) {
 			continue
 		}
 		switch state {
-		case FinWait2, TimeWait:
+		case FinWait2, Closing, TimeWait:
 			if p.ClosesFirst {
 				return p.Port, ""
 			}
@@ -214,7 +214,7 @@ func portFor(state string, ports []PortInfo) (uint16, string) {
 		}
 	}
 	switch state {
-	case FinWait2, TimeWait:
+	case FinWait2, Closing, TimeWait:
 		return 0, "no given port closes first (a server that sends a greeting and closes reaches it)"
 	case Listen, SynReceived:
 		for _, p := range ports {
@@ -403,6 +403,31 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 			return 0, 0, err
 		}
 		return fin.Add(1), c.peerFIN, nil // its FIN is not acknowledged
+	case Closing:
+		// Its FIN arrives (a close-first port) and ours crosses it: our FIN
+		// acknowledges its data, not its FIN, so the peer goes from
+		// FIN_WAIT_1 to CLOSING (RFC 9293 3.6, simultaneous close). It
+		// acknowledges our FIN and keeps retransmitting its own.
+		deadline := time.Now().Add(2 * time.Second)
+		for !c.peerFINSeen && time.Now().Before(deadline) {
+			evs, err := e.Collect(ctx, 100*time.Millisecond)
+			if err != nil {
+				return 0, 0, err
+			}
+			for _, ev := range evs {
+				if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.FIN != 0 && !c.peerFINSeen {
+					c.peerFIN, c.peerFINSeen = ev.Pkt.TCP.Seq.Add(uint32(ev.Pkt.PayloadLen)), true
+				}
+			}
+		}
+		if !c.peerFINSeen {
+			return unreachable(fmt.Sprintf("port %d did not close first within 2s", c.Port))
+		}
+		fin := e.SndNxt
+		if err := e.Inject(craft.FIN|craft.ACK, fin, c.peerFIN, nil); err != nil {
+			return 0, 0, err
+		}
+		return fin.Add(1), c.peerFIN, nil
 	case TimeWait:
 		if err := e.Wait(ctx, 2*time.Second, true); err != nil {
 			return 0, 0, err
@@ -442,7 +467,7 @@ func probeSegment(e *endpoint.Conn, state, probe string, base, ackSent craft.Seq
 	case "data-beyond-window":
 		return craft.PSH | craft.ACK, base.Add(far), ackSent, data
 	case "fin":
-		if state == LastAck || state == TimeWait {
+		if state == LastAck || state == Closing || state == TimeWait {
 			base = base.Add(^uint32(0)) // our FIN again
 		}
 		return craft.FIN | craft.ACK, base, ackSent, nil

@@ -22,15 +22,18 @@ func init() {
 
 func runConform(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("conform", "HOST:PORT[,PORT...]", `The RFC 9293 "SEGMENT ARRIVES" grid of a live host: for each state of the
-peer (LISTEN, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_2, LAST_ACK, TIME_WAIT) a
-fresh connection is driven there by hand, one probe segment is sent (a SYN,
-RSTs exact, in and out of the window, ACKs of unsent or old data, data in,
-before and beyond the window, a FIN, a segment without flags), the answer is
-judged by RFC 9293 3.10.7 with RFC 5961's challenge ACKs, and a follow-up
-segment shows whether the peer kept the connection. Every connection ends
-with a RST. The ports say which states are reachable: one that closes first
-after a greeting reaches FIN_WAIT_2 and TIME_WAIT, one that closes after our
-FIN reaches LAST_ACK. Verdicts: pass, allowed (a choice the RFCs leave
+peer (LISTEN, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_2, LAST_ACK, CLOSING,
+TIME_WAIT) a fresh connection is driven there by hand, one probe segment is
+sent (SYNs with a new, the same or an in-window sequence number, an
+unsolicited SYN-ACK, RSTs exact, in and out of the window, ACKs of unsent,
+old or seen data, data in, before and beyond the window, urgent data, data
+with an old timestamp, a FIN with and without data, a segment without
+flags), the answer is judged by RFC 9293 3.10.7 with RFC 5961's challenge
+ACKs and RFC 7323's PAWS, and a follow-up segment shows whether the peer
+kept the connection. Every connection ends with a RST. The ports say which
+states are reachable: one that closes first after a greeting reaches
+FIN_WAIT_2, CLOSING and TIME_WAIT, one that closes after our FIN reaches
+LAST_ACK. Verdicts: pass, allowed (a choice the RFCs leave
 open), fail (a MUST broken), unreachable.`, stdout)
 	states := fs.String("states", "", "comma-separated peer states to test (default all)")
 	probes := fs.String("probes", "", "comma-separated probes to test (default all)")
