@@ -218,12 +218,9 @@ func flagText(f craft.Flags) string {
 		return "-"
 	}
 	var b strings.Builder
-	for _, x := range []struct {
-		f craft.Flags
-		c byte
-	}{{craft.SYN, 'S'}, {craft.FIN, 'F'}, {craft.RST, 'R'}, {craft.PSH, 'P'}, {craft.URG, 'U'}, {craft.ECE, 'E'}, {craft.CWR, 'W'}, {craft.NS, 'N'}, {craft.ACK, '.'}} {
-		if f&x.f != 0 {
-			b.WriteByte(x.c)
+	for i, bit := range flagBits {
+		if f&bit != 0 {
+			b.WriteByte(flagLetters[i])
 		}
 	}
 	return b.String()

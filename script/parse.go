@@ -485,6 +485,12 @@ func parsePacket(s string) (*Packet, error) {
 	return p, nil
 }
 
+// flagLetters are packetdrill's flag letters, in the order it writes
+// them, and flagBits the flags they stand for.
+const flagLetters = "SFRPUEWN."
+
+var flagBits = [...]craft.Flags{craft.SYN, craft.FIN, craft.RST, craft.PSH, craft.URG, craft.ECE, craft.CWR, craft.NS, craft.ACK}
+
 // parseFlags reads packetdrill's flag letters: S F R P U E W N and "." for
 // ACK; "-" is no flags.
 func parseFlags(tok string) (craft.Flags, error) {
@@ -496,29 +502,11 @@ func parseFlags(tok string) (craft.Flags, error) {
 	}
 	var f craft.Flags
 	for _, c := range tok {
-		var b craft.Flags
-		switch c {
-		case 'S':
-			b = craft.SYN
-		case 'F':
-			b = craft.FIN
-		case 'R':
-			b = craft.RST
-		case 'P':
-			b = craft.PSH
-		case 'U':
-			b = craft.URG
-		case 'E':
-			b = craft.ECE
-		case 'W':
-			b = craft.CWR
-		case 'N':
-			b = craft.NS
-		case '.':
-			b = craft.ACK
-		default:
+		i := strings.IndexRune(flagLetters, c)
+		if i < 0 {
 			return 0, fmt.Errorf("TCP flags %q: want letters of SFRPUEWN and . for ACK", tok)
 		}
+		b := flagBits[i]
 		if f&b != 0 {
 			return 0, fmt.Errorf("TCP flags %q: %c twice", tok, c)
 		}

@@ -329,15 +329,9 @@ func (r *scriptRun) do(req *agent.Request) (int64, error) {
 		}
 		return 0, tcpipErr(so.ep.LastError())
 	case "read", "recv":
-		size, err := intArg(a[2])
-		if err != nil || size < 0 || size > 1<<24 {
-			return 0, callErr{fmt.Errorf("%s: length %q", req.Name, a[2])}
-		}
-		var flags int64
-		if len(a) == 4 {
-			if flags, err = intArg(a[3]); err != nil {
-				return 0, err
-			}
+		size, flags, err := sizeFlags(req)
+		if err != nil {
+			return 0, err
 		}
 		for {
 			var b bytes.Buffer
@@ -359,15 +353,9 @@ func (r *scriptRun) do(req *agent.Request) (int64, error) {
 			}
 		}
 	case "write", "send":
-		size, err := intArg(a[2])
-		if err != nil || size < 0 || size > 1<<24 {
-			return 0, callErr{fmt.Errorf("%s: length %q", req.Name, a[2])}
-		}
-		var flags int64
-		if len(a) == 4 {
-			if flags, err = intArg(a[3]); err != nil {
-				return 0, err
-			}
+		size, flags, err := sizeFlags(req)
+		if err != nil {
+			return 0, err
 		}
 		written := int64(0)
 		for written < size {
@@ -421,6 +409,19 @@ func (r *scriptRun) do(req *agent.Request) (int64, error) {
 		return 0, callErr{fmt.Errorf("fcntl %s is not supported by the gvisor agent", a[1])}
 	}
 	return 0, r.setsockopt(so, a)
+}
+
+// sizeFlags reads a read's or write's length and a recv's or send's flags.
+func sizeFlags(req *agent.Request) (size, flags int64, err error) {
+	a := req.Args
+	size, err = intArg(a[2])
+	if err != nil || size < 0 || size > 1<<24 {
+		return 0, 0, callErr{fmt.Errorf("%s: length %q", req.Name, a[2])}
+	}
+	if len(a) == 4 {
+		flags, err = intArg(a[3])
+	}
+	return size, flags, err
 }
 
 // setsockopt sets the options netstack has, under their Linux names.

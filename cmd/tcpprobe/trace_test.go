@@ -80,20 +80,9 @@ func TestTraceMods(t *testing.T) {
 		}
 	}
 	for _, tgt := range []netip.Addr{c.Target4, c.Target6} {
-		r := tcpprobe(t, "trace", "--mods", "--json", "-w", "500ms", netip.AddrPortFrom(tgt, 8080).String())
-		if r.code != exitOK {
-			t.Fatalf("trace --mods to %v: exit %d: %s %s", tgt, r.code, r.stdout, r.stderr)
-		}
-		var hops []trace.Hop
-		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-			var h trace.Hop
-			if err := json.Unmarshal([]byte(line), &h); err != nil {
-				t.Fatal(err)
-			}
-			hops = append(hops, h)
-		}
+		hops := traceModsJSON(t, netip.AddrPortFrom(tgt, 8080).String())
 		if len(hops) != 4 || !hops[3].Final {
-			t.Fatalf("%v: %d hops: %s", tgt, len(hops), r.stdout)
+			t.Fatalf("%v: %d hops", tgt, len(hops))
 		}
 		first := []string{"mss 1460->1200", "removed sackok", "dscp 10->0", "ecn ect0->not-ect"}
 		for i, h := range hops[:3] {
@@ -175,18 +164,7 @@ func TestTraceAfterLastQuote(t *testing.T) {
 	}
 	run := func(args ...string) []trace.Hop {
 		t.Helper()
-		r := tcpprobe(t, append([]string{"trace", "--mods", "--json", "-w", "500ms"}, args...)...)
-		if r.code != exitOK {
-			t.Fatalf("trace %v: exit %d: %s %s", args, r.code, r.stdout, r.stderr)
-		}
-		var hops []trace.Hop
-		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-			var h trace.Hop
-			if err := json.Unmarshal([]byte(line), &h); err != nil {
-				t.Fatal(err)
-			}
-			hops = append(hops, h)
-		}
+		hops := traceModsJSON(t, args...)
 		if len(hops) != 3 || !hops[2].Final {
 			t.Fatalf("%v: %d hops", args, len(hops))
 		}
@@ -235,4 +213,22 @@ func TestTraceAfterLastQuote(t *testing.T) {
 	if syns != 15 { // 9 probes, and the 6 routers' quotes of them (tshark decodes the quoted header)
 		t.Errorf("%d SYNs in the pcap, want 15", syns)
 	}
+}
+
+// traceModsJSON runs trace --mods --json (exit 0 wanted) and returns its hops.
+func traceModsJSON(t *testing.T, args ...string) []trace.Hop {
+	t.Helper()
+	r := tcpprobe(t, append([]string{"trace", "--mods", "--json", "-w", "500ms"}, args...)...)
+	if r.code != exitOK {
+		t.Fatalf("trace %v: exit %d: %s %s", args, r.code, r.stdout, r.stderr)
+	}
+	var hops []trace.Hop
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var h trace.Hop
+		if err := json.Unmarshal([]byte(line), &h); err != nil {
+			t.Fatal(err)
+		}
+		hops = append(hops, h)
+	}
+	return hops
 }
