@@ -142,3 +142,28 @@ func TestConformWrite(t *testing.T) {
 	tsharktest.Need(t)
 	tsharktest.AllValid(t, pcap, frames)
 }
+
+// TestConformFailsABrokenPeer: a peer that ignores every RST (an nftables
+// rule in the target drops them: a crafted MUST violation) fails
+// ESTABLISHED x rst-exact, RFC 9293 3.10.7.4's "the connection is reset",
+// and conform exits 1; the cells it still gets right pass.
+func TestConformFailsABrokenPeer(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "confv", Subnet: 177})
+	for _, args := range [][]string{
+		{"add", "table", "inet", "tpbroken"},
+		{"add", "chain", "inet", "tpbroken", "input", "{ type filter hook input priority 0; }"},
+		{"add", "rule", "inet", "tpbroken", "input", "tcp", "dport", "7", "tcp", "flags", "rst", "drop"},
+	} {
+		if err := l.NS.Run(append([]string{"nft"}, args...)...); err != nil { // gone with the namespace
+			t.Fatal(err)
+		}
+	}
+	cells := conformCells(t, exitFailed, "--states", "ESTABLISHED", "--probes", "rst-exact,syn", target(l.Target4, lab.PortEcho))
+	if c := cells[[2]string{conform.Established, "rst-exact"}]; c.Verdict != conform.Fail || c.Reply != conform.ReplyNone || c.After != conform.AfterKept {
+		t.Errorf("rst-exact: %s (%s, %s)", c.Verdict, c.Reply, c.After)
+	}
+	if c := cells[[2]string{conform.Established, "syn"}]; c.Verdict != conform.Pass {
+		t.Errorf("syn: %s (%s, %s)", c.Verdict, c.Reply, c.After)
+	}
+}
