@@ -113,6 +113,9 @@ func (c *conn) observe(pk *pkt) Flag {
 	}
 	seg := rulebook.SegOf(p, int(pk.num), time.Unix(0, pk.ts), role)
 	c.tr.Observe(&seg)
+	if seg.Annotations&uint16(rulebook.NoteChallengeACK) != 0 {
+		flags |= FlagChallengeACK
+	}
 	f := t.Flags
 	if f&craft.SYN != 0 {
 		if f&craft.ACK == 0 {

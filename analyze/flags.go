@@ -27,7 +27,10 @@ const (
 	FlagACKedUnseen
 	FlagPortReuse
 	FlagBadChecksum
-	numFlags = 15
+	// FlagChallengeACK is not Wireshark's: a bare ACK answering an
+	// unacceptable RST or a SYN on a synchronized connection (RFC 5961).
+	FlagChallengeACK
+	numFlags = 16
 
 	// NumFlags is the number of analysis flags.
 	NumFlags = numFlags
@@ -35,7 +38,7 @@ const (
 
 var flagNames = [numFlags]string{"retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
 	"lost_segment", "duplicate_ack", "zero_window", "zero_window_probe", "keep_alive", "keep_alive_ack",
-	"window_full", "window_update", "ack_lost_segment", "reused_ports", "bad_checksum"}
+	"window_full", "window_update", "ack_lost_segment", "reused_ports", "bad_checksum", "challenge_ack"}
 
 // FlagName is the flag's name (Wireshark's tcp.analysis field suffix).
 func FlagName(i int) string { return flagNames[i] }

@@ -28,6 +28,10 @@ measure() {
     $tp send --json "$t:1" || true
     $tp handshake --json --close passive --probe-time-wait 90s "$t:13" || true
     $tp handshake --json "$t:11" || true
+    # The ISN clock: two connections on one 4-tuple, a second apart.
+    echo "{\"t\": $(date +%s.%N)}"; $tp handshake --json --sport 40321 --close rst "$t:7" || true
+    sleep 1
+    echo "{\"t\": $(date +%s.%N)}"; $tp handshake --json --sport 40321 --close rst "$t:7" || true
   } | python3 -c '
 import json, re, sys
 dec, s, objs = json.JSONDecoder(), sys.stdin.read(), []
@@ -38,7 +42,7 @@ while i < len(s):
         continue
     o, i = dec.raw_decode(s, i)
     objs.append(o)
-hs, third, final, passive, kaprobe, kaans, kasil, closed, tw, full = objs[:10]
+hs, third, final, passive, kaprobe, kaans, kasil, closed, tw, full, t1, isn1, t2, isn2 = objs[:14]
 # The timestamp clock of the peer: TSval ticks per second over its keepalive
 # probes (RFC 7323 5.4 asks for 1 ms to 1 s per tick).
 ts = [(r["time_ms"], int(re.search(r"TS val (\d+)", " ".join(r["segment"].get("options", []))).group(1)))
@@ -62,6 +66,7 @@ print(json.dumps({
   "closed": "%s seq=%s win=%s" % (rep.get("flags"), rep.get("seq"), rep.get("window")),
   "fails": ", ".join(fails) or "none",
   "time_wait": (lambda p: "ended %.0f-%.0f ms after our FIN was acknowledged (%s probes)" % (p.get("last_held_ms", 0), p.get("ended_ms", 0), p.get("probe")) if p.get("ended") else "still held after %s probes" % p.get("probes"))(tw.get("peer_time_wait") or {}),
+  "isn_clock": "%.3g ticks/s" % (((isn2.get("peer_isn", 0) - isn1.get("peer_isn", 0)) % 2**32) / (t2["t"] - t1["t"])),
   "full_queue": "%s: %s SYN retransmissions unanswered" % (full.get("outcome"), full.get("syn_retransmissions")) if full.get("outcome") == "filtered" else str(full.get("outcome")),
 }))
 '
@@ -80,6 +85,7 @@ rows = [
   ("its keepalive, probes answered", "ka_answering", "RFC 1122 4.2.3.6"),
   ("its keepalive, probes unanswered", "ka_silent", "RFC 1122 4.2.3.6, RFC 9293 3.10.8"),
   ("timestamp clock", "ts_clock", "RFC 7323 5.4"),
+  ("ISN clock (one 4-tuple, a second apart)", "isn_clock", "RFC 9293 3.4.1, RFC 6528"),
   ("SYN to a closed port", "closed", "RFC 9293 3.10.7.1"),
   ("TIME_WAIT length (it closed first)", "time_wait", "RFC 9293 3.6 (2 MSL), 3.10.7.4"),
   ("SYN to a full accept queue (lab port 11)", "full_queue", "RFC 9293 3.10.7.2 (none: a resource limit)"),

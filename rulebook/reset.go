@@ -36,6 +36,9 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 		} else {
 			accepted = false
 			t.v[RuleRSTAcceptable].fail(num, "RST seq %d is not RCV.NXT %d: the receiver must not reset (challenge ACK or drop)", s.Seq, from.NextSeq)
+			if to.Window != 0 && s.Seq.InWindow(from.NextSeq, uint32(to.Window)<<max(0, to.WScale)) {
+				to.owesChallenge = true // RFC 5961 3.2: in the window, not exact
+			}
 		}
 	}
 	if t.rstBy < 0 && accepted {

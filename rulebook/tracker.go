@@ -38,6 +38,10 @@ type Side struct {
 	kaProbes     int  // unanswered keepalive probes in a row
 	kaProbeSeq   craft.Seq
 	kaPending    bool
+	// owesChallenge: it received an in-window RST that was not at its
+	// RCV.NXT, or a SYN on a synchronized connection; its next segment,
+	// if a bare ACK, is the challenge ACK RFC 5961 asks for.
+	owesChallenge bool
 }
 
 // TrackerConfig configures a Tracker.
@@ -67,12 +71,16 @@ type Transition struct {
 // states and checks the rulebook as it goes. The zero value is not ready:
 // call Init. Observe does not allocate unless Record is set.
 type Tracker struct {
-	cfg   TrackerConfig
-	Side  [2]Side
-	Segs  []Seg // with Record
-	Trans []Transition
-	v     [NumRules]Verdict
-	n     int
+	cfg TrackerConfig
+	// ChallengeACKs counts the challenge ACKs seen (RFC 5961 3.2, 4.2):
+	// bare ACKs answering an unacceptable RST or a SYN on a synchronized
+	// connection, each noted on its segment (NoteChallengeACK).
+	ChallengeACKs int
+	Side          [2]Side
+	Segs          []Seg // with Record
+	Trans         []Transition
+	v             [NumRules]Verdict
+	n             int
 	// Close-form bookkeeping.
 	firstFIN      int8 // -1 none, else Role
 	sepACKOfFirst bool // the first FIN was ACKed by a segment without FIN
@@ -136,6 +144,22 @@ func (t *Tracker) Observe(s *Seg) {
 	f := s.Flags
 	prevNext, prevSawAny := from.NextSeq, from.SawAny
 	idle := t.account(s, from, to)
+	if from.owesChallenge {
+		from.owesChallenge = false
+		if f == craft.ACK && s.Len == 0 {
+			s.Annotations |= uint16(NoteChallengeACK)
+			t.ChallengeACKs++
+		}
+	}
+	// An answer comes before the sender's next segment, or it is an
+	// answer to that one.
+	to.owesChallenge = false
+	if f&craft.SYN != 0 && f&craft.RST == 0 && to.State.Synchronized() && !(f&craft.ACK != 0 && from.SawSYN && s.Seq == from.ISN) {
+		// RFC 5961 4.2 (RFC 9293 3.10.7.4, fourth). A retransmitted
+		// SYN-ACK of the handshake is an old duplicate; its ACK is not a
+		// challenge.
+		to.owesChallenge = true
+	}
 
 	// After a RST nothing more belongs to this connection.
 	if t.rstBy >= 0 && f&craft.RST == 0 {

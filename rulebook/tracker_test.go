@@ -402,3 +402,54 @@ func TestTrackerObserveDoesNotAllocate(t *testing.T) {
 		t.Errorf("Observe allocates %.1f times per connection", allocs)
 	}
 }
+
+// TestChallengeACKNoted: the bare ACK that answers an in-window RST not at
+// RCV.NXT, or a SYN on an established connection, is noted as a challenge
+// ACK (RFC 5961 3.2, 4.2); the ACK of a retransmitted handshake SYN-ACK,
+// or of an exact RST's neighbour data, is not.
+func TestChallengeACKNoted(t *testing.T) {
+	at := time.Unix(1000, 0)
+	seg := func(from Role, f craft.Flags, seq, ack craft.Seq, n int) *Seg {
+		at = at.Add(time.Millisecond)
+		return &Seg{From: from, Flags: f, Seq: seq, Ack: ack, Len: n, Window: 1000, Time: at, WScale: -1}
+	}
+	var tr Tracker
+	tr.Init(TrackerConfig{ServerListens: true})
+	for _, s := range []*Seg{
+		seg(Client, craft.SYN, 100, 0, 0),
+		seg(Server, craft.SYN|craft.ACK, 500, 101, 0),
+		seg(Client, craft.ACK, 101, 501, 0),
+		seg(Server, craft.SYN|craft.ACK, 500, 101, 0), // retransmitted SYN-ACK
+		seg(Client, craft.ACK, 101, 501, 0),           // its ACK: not a challenge
+	} {
+		tr.Observe(s)
+		if s.Annotations&uint16(NoteChallengeACK) != 0 {
+			t.Fatalf("segment %+v noted as a challenge ACK", s)
+		}
+	}
+	rst := seg(Client, craft.RST, 151, 0, 0) // in the window, not at RCV.NXT 101
+	tr.Observe(rst)
+	ack := seg(Server, craft.ACK, 501, 101, 0)
+	tr.Observe(ack)
+	syn := seg(Client, craft.SYN, 9000, 0, 0)
+	tr.Observe(syn)
+	ack2 := seg(Server, craft.ACK, 501, 101, 0)
+	tr.Observe(ack2)
+	data := seg(Server, craft.ACK|craft.PSH, 501, 101, 10) // data is no challenge ACK
+	tr.Observe(data)
+	if ack.Annotations&uint16(NoteChallengeACK) == 0 || ack2.Annotations&uint16(NoteChallengeACK) == 0 || data.Annotations&uint16(NoteChallengeACK) != 0 {
+		t.Errorf("notes: ack %v, ack2 %v, data %v", ack.Notes(), ack2.Notes(), data.Notes())
+	}
+	// A RST left unanswered, then a segment of the same sender: the ACK
+	// that follows answers that segment, not the RST.
+	tr.Observe(seg(Client, craft.RST, 151, 0, 0))
+	tr.Observe(seg(Client, craft.ACK, 101, 1, 0))
+	late := seg(Server, craft.ACK, 511, 101, 0)
+	tr.Observe(late)
+	if late.Annotations&uint16(NoteChallengeACK) != 0 {
+		t.Errorf("the ACK of a later segment noted as a challenge ACK")
+	}
+	if tr.ChallengeACKs != 2 {
+		t.Errorf("%d challenge ACKs, want 2", tr.ChallengeACKs)
+	}
+}

@@ -114,7 +114,7 @@ func TestConformWrite(t *testing.T) {
 	t.Parallel()
 	l := labtest.ForTest(t, lab.Config{Name: "confw", Subnet: 176})
 	pcap := filepath.Join(t.TempDir(), "grid.pcap")
-	cells := conformCells(t, exitOK, "--states", "ESTABLISHED,TIME_WAIT", "--probes", "rst-exact,syn,ts-old", "--write", pcap, target(l.Target4, 13)+",7")
+	cells := conformCells(t, exitOK, "--states", "ESTABLISHED,TIME_WAIT", "--probes", "rst-exact,rst-in-window,ts-old", "--write", pcap, target(l.Target4, 13)+",7")
 	if len(cells) != 6 {
 		t.Fatalf("%d cells", len(cells))
 	}
@@ -138,6 +138,28 @@ func TestConformWrite(t *testing.T) {
 	}
 	if len(ports) != 6 || frames < 6*5 {
 		t.Errorf("%d frames from %d connections, want 6 connections", frames, len(ports))
+	}
+	// analyze recognises in the capture the challenge ACKs conform saw
+	// (a SYN probe's new ISN would start a new connection there, as a
+	// reused port does in Wireshark; RSTs do not).
+	want := 0
+	for _, c := range cells {
+		if c.Reply == conform.ReplyChallengeACK {
+			want++
+		}
+	}
+	r2 := tcpprobe(t, "analyze", "--json", pcap)
+	got := 0
+	for _, line := range strings.Split(strings.TrimSpace(r2.stdout), "\n") {
+		var c struct {
+			Anomalies map[string]int `json:"anomalies"`
+		}
+		if json.Unmarshal([]byte(line), &c) == nil {
+			got += c.Anomalies["challenge_ack"]
+		}
+	}
+	if want == 0 || got != want {
+		t.Errorf("analyze found %d challenge ACKs, conform %d", got, want)
 	}
 	tsharktest.Need(t)
 	tsharktest.AllValid(t, pcap, frames)
