@@ -108,6 +108,7 @@ func (r *Result) Failed() *LineResult {
 // Net is what a run needs from the wire: a wire.Session.
 type Net interface {
 	Send(*craft.Segment) error
+	SendFragmented(*craft.Segment) ([]byte, error)
 	SendDatagram([]byte) error
 	Next(context.Context) (*wire.Event, error)
 }
@@ -436,10 +437,21 @@ func (r *runner) line(ctx context.Context, i int, l *Line) error {
 		}
 		now := time.Now() // before the send: an answer is never earlier
 		if err := r.net.Send(&seg); err != nil {
-			if errors.Is(err, syscall.EMSGSIZE) {
-				return r.fail(i, fmt.Sprintf("a %d-byte segment is larger than the link's MTU: tcpprobe sends whole segments and does not fragment them (packetdrill's tun device takes any size)", p.Len))
+			if !errors.Is(err, syscall.EMSGSIZE) {
+				return fmt.Errorf("line %d: send: %w", l.Num, err)
 			}
-			return fmt.Errorf("line %d: send: %w", l.Num, err)
+			// Larger than the link (packetdrill's tun device takes any
+			// size): IP fragments, which the host reassembles. The rulebook
+			// sees the segment whole, not the fragments captured.
+			whole, err := r.net.SendFragmented(&seg)
+			if err != nil {
+				return r.fail(i, fmt.Sprintf("a %d-byte segment does not fit the link and could not be fragmented: %v", p.Len, err))
+			}
+			ev := &wire.Event{Time: now, Dir: wire.Out, Raw: whole}
+			if ev.Pkt.Decode(whole) == nil {
+				r.observe(ev)
+			}
+			lr.Why = "sent as IP fragments: larger than the link's MTU"
 		}
 		if end := seg.TCP.Seq.Add(craft.SeqLen(seg.TCP.Flags, len(seg.Payload))); end.After(r.sent) {
 			r.sent = end
@@ -643,6 +655,9 @@ func (r *runner) wait(ctx context.Context, deadline time.Time) (*wire.Event, err
 
 // observe feeds a captured packet to the rulebook.
 func (r *runner) observe(ev *wire.Event) {
+	if ev.Dir == wire.Out && ev.Pkt.Fragment {
+		return // a fragment of ours: the rulebook saw the segment whole
+	}
 	r.n++
 	if !ev.Pkt.HasTCP {
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -209,6 +210,48 @@ func (s *Session) Send(seg *craft.Segment) error {
 		return fmt.Errorf("build segment: %w", err)
 	}
 	return s.sender.Send(s.buf[:n], seg.Dst)
+}
+
+// SendFragmented puts seg on the wire as IP fragments that fit the route
+// interface's MTU (a segment larger than the link, as a script may ask
+// for; the peer reassembles it) and returns the whole datagram as built.
+func (s *Session) SendFragmented(seg *craft.Segment) ([]byte, error) {
+	if !seg.Src.IsValid() {
+		seg.Src = s.Local.Addr()
+	}
+	if !seg.Dst.IsValid() {
+		seg.Dst = s.Remote.Addr()
+	}
+	if seg.TCP.SrcPort == 0 {
+		seg.TCP.SrcPort = s.Local.Port()
+	}
+	if seg.TCP.DstPort == 0 {
+		seg.TCP.DstPort = s.Remote.Port()
+	}
+	ifc, err := net.InterfaceByName(s.Route.Iface)
+	if err != nil {
+		return nil, err
+	}
+	if seg.ID == 0 {
+		seg.ID = uint16(rand.Uint32()) | 1 // every fragment carries it
+	}
+	b := make([]byte, craft.MaxPacket)
+	n, err := seg.Encode(b)
+	if err != nil {
+		return nil, fmt.Errorf("build segment: %w", err)
+	}
+	frags, err := craft.Fragment(b[:n], ifc.MTU, uint32(seg.ID)|uint32(rand.Uint32())<<16)
+	if err != nil {
+		return nil, err
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	for _, f := range frags {
+		if err := s.sender.Send(f, seg.Dst); err != nil {
+			return nil, err
+		}
+	}
+	return b[:n], nil
 }
 
 // SendDatagram puts a whole IP datagram of our own making (an ICMP error,
