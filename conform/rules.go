@@ -11,6 +11,7 @@ const (
 	Listen      = "LISTEN"
 	SynReceived = "SYN_RECEIVED"
 	Established = "ESTABLISHED"
+	CloseWait   = "CLOSE_WAIT"
 	FinWait2    = "FIN_WAIT_2"
 	LastAck     = "LAST_ACK"
 	Closing     = "CLOSING"
@@ -18,7 +19,7 @@ const (
 )
 
 // States lists the peer states in the grid's order.
-var States = []string{Listen, SynReceived, Established, FinWait2, LastAck, Closing, TimeWait}
+var States = []string{Listen, SynReceived, Established, CloseWait, FinWait2, LastAck, Closing, TimeWait}
 
 // Probes lists the probe segments (stable IDs), in the grid's order.
 var Probes = []string{"syn", "syn-same", "rst-exact", "rst-in-window", "rst-out-of-window",
@@ -94,7 +95,7 @@ func Expect(state, probe string) *Rule {
 		return expectSynReceived(probe)
 	}
 	// Synchronized states.
-	closedOurSide := state == LastAck || state == Closing || state == TimeWait // the peer has our FIN
+	closedOurSide := state == CloseWait || state == LastAck || state == Closing || state == TimeWait // the peer has our FIN
 	switch probe {
 	case "syn", "syn-same", "syn-in-window", "syn-ack-unsolicited":
 		if state == TimeWait && probe != "syn-ack-unsolicited" {

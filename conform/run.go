@@ -63,6 +63,9 @@ type PortInfo struct {
 	Open        bool   `json:"open"`
 	SpeaksFirst bool   `json:"speaks_first"`
 	ClosesFirst bool   `json:"closes_first"`
+	// HoldsAfterFIN: after our FIN it kept the connection (CLOSE_WAIT)
+	// for a while instead of closing.
+	HoldsAfterFIN bool `json:"holds_after_fin"`
 }
 
 // Sent is the probe segment, its numbers relative to each side's ISN.
@@ -207,6 +210,14 @@ func portFor(state string, ports []PortInfo) (uint16, string) {
 			if p.ClosesFirst {
 				return p.Port, ""
 			}
+		case CloseWait:
+			if p.HoldsAfterFIN {
+				return p.Port, ""
+			}
+		case LastAck:
+			if !p.ClosesFirst && !p.HoldsAfterFIN {
+				return p.Port, ""
+			}
 		default:
 			if !p.ClosesFirst {
 				return p.Port, ""
@@ -216,6 +227,10 @@ func portFor(state string, ports []PortInfo) (uint16, string) {
 	switch state {
 	case FinWait2, Closing, TimeWait:
 		return 0, "no given port closes first (a server that sends a greeting and closes reaches it)"
+	case CloseWait:
+		return 0, "no given port holds the connection after our FIN (a server that stays open after reading the end reaches it)"
+	case LastAck:
+		return 0, "no given port closes after our FIN (an echo server reaches it)"
 	case Listen, SynReceived:
 		for _, p := range ports {
 			if p.Open {
@@ -267,6 +282,19 @@ func learn(ctx context.Context, cfg Config, port uint16) (PortInfo, error) {
 		}
 		if ev.Pkt.TCP.Flags&craft.FIN != 0 {
 			pi.ClosesFirst = true
+		}
+	}
+	if err == nil && !pi.ClosesFirst {
+		// Our FIN: does it close at once (LAST_ACK) or hold (CLOSE_WAIT)?
+		if err := e.Inject(craft.FIN|craft.ACK, e.SndNxt, e.RcvNxt, nil); err != nil {
+			return pi, err
+		}
+		evs, err = e.Collect(ctx, 300*time.Millisecond)
+		pi.HoldsAfterFIN = true
+		for _, ev := range evs {
+			if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&(craft.FIN|craft.RST) != 0 {
+				pi.HoldsAfterFIN = false
+			}
 		}
 	}
 	e.Abort()
@@ -369,6 +397,30 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 		if err := e.Wait(ctx, 100*time.Millisecond, false); err != nil { // a greeting, ACKed
 			return 0, 0, err
 		}
+	case CloseWait:
+		// Our FIN, acknowledged; the peer's application holds: CLOSE_WAIT.
+		fin := e.SndNxt
+		if err := e.Inject(craft.FIN|craft.ACK, fin, e.RcvNxt, nil); err != nil {
+			return 0, 0, err
+		}
+		evs, err := e.Collect(ctx, 100*time.Millisecond)
+		if err != nil {
+			return 0, 0, err
+		}
+		acked := false
+		for _, ev := range evs {
+			if !ev.Pkt.HasTCP {
+				continue
+			}
+			if ev.Pkt.TCP.Flags&(craft.FIN|craft.RST) != 0 {
+				return unreachable(fmt.Sprintf("port %d closed after our FIN", c.Port))
+			}
+			acked = acked || ev.Pkt.TCP.Ack == fin.Add(1)
+		}
+		if !acked {
+			return unreachable(fmt.Sprintf("port %d did not acknowledge our FIN", c.Port))
+		}
+		return fin.Add(1), e.RcvNxt, nil
 	case FinWait2:
 		if err := e.Wait(ctx, 2*time.Second, true); err != nil { // its FIN, ACKed
 			return 0, 0, err
@@ -467,7 +519,7 @@ func probeSegment(e *endpoint.Conn, state, probe string, base, ackSent craft.Seq
 	case "data-beyond-window":
 		return craft.PSH | craft.ACK, base.Add(far), ackSent, data
 	case "fin":
-		if state == LastAck || state == Closing || state == TimeWait {
+		if state == CloseWait || state == LastAck || state == Closing || state == TimeWait {
 			base = base.Add(^uint32(0)) // our FIN again
 		}
 		return craft.FIN | craft.ACK, base, ackSent, nil

@@ -29,7 +29,12 @@ const (
 	PortDropped    = 2    // an nftables rule drops every segment silently
 	PortRejected   = 3    // an nftables rule answers with ICMP port unreachable
 	PortFullQueue  = 11   // listens with a backlog of 0, never accepts; the lab fills its queue itself
+	PortHold       = 17   // reads; after the client's FIN holds the connection (CLOSE_WAIT), then closes
 )
+
+// HoldAfterFIN is how long the hold port keeps a connection the client
+// has closed (the server in CLOSE_WAIT).
+const HoldAfterFIN = 5 * time.Second
 
 // Greeting is what the close-first server sends before closing.
 const Greeting = "hello from the tcpprobe lab\r\n"

@@ -4,9 +4,11 @@ package lab_test
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,17 @@ func TestServersAnswerAsDocumented(t *testing.T) {
 		all, err = io.ReadAll(c)
 		if err != nil || strings.Count(string(all), "after your FIN") != lab.HalfCloseLines {
 			t.Errorf("half-close on %v: %q %v", a, all, err)
+		}
+		c.Close()
+
+		c, err = dial(t, a, lab.PortHold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.CloseWrite()
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 10)); err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("hold on %v: %v, want it to keep the connection after our FIN", a, err)
 		}
 		c.Close()
 

@@ -49,6 +49,7 @@ func Catalog(cfg Config) []ServerInfo {
 		{PortCloseFirst, "close-first", "sends a greeting line, then closes first (client sees FIN first)"},
 		{PortHalfClose, "half-close", fmt.Sprintf("after the client's FIN sends %d more lines, then closes", HalfCloseLines)},
 		{PortKeepalive, "keepalive", fmt.Sprintf("reads; %s idle %v, interval %v, %d probes", keepalive, cfg.KeepIdle, cfg.KeepInterval, cfg.KeepCount)},
+		{PortHold, "hold", fmt.Sprintf("reads; after the client's FIN holds the connection %v (CLOSE_WAIT), then closes", HoldAfterFIN)},
 		{PortFullQueue, "full-queue", "listens with a backlog of 0 and never accepts; the lab fills the queue"},
 		{PortClosed, "closed", "nothing listens: RST"},
 		{PortDropped, "dropped", dropped},
@@ -149,6 +150,7 @@ func ServeOn(ctx context.Context, cfg Config, listen func(port int) ([]net.Liste
 		PortCloseFirst: closeFirst,
 		PortHalfClose:  halfClose,
 		PortKeepalive:  func(c net.Conn) { keepalive(c, cfg) },
+		PortHold:       hold,
 	}
 	for port, h := range handlers {
 		lns, err := listen(port)
@@ -221,6 +223,20 @@ const connLifetime = 10 * time.Minute
 func echo(c net.Conn) {
 	c.SetDeadline(time.Now().Add(connLifetime))
 	io.Copy(c, c)
+}
+
+func hold(c net.Conn) {
+	c.SetDeadline(time.Now().Add(connLifetime))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		return
+	}
+	// CLOSE_WAIT for HoldAfterFIN, or until the servers close (a write of
+	// nothing fails on a closed connection and sends nothing otherwise).
+	for end := time.Now().Add(HoldAfterFIN); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, err := c.Write(nil); err != nil {
+			return
+		}
+	}
 }
 
 func discard(c net.Conn) {

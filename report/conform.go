@@ -29,6 +29,8 @@ func Conform(w io.Writer, r *conform.Result, st Style) {
 			what = append(what, "closes first")
 		case p.SpeaksFirst:
 			what = append(what, "speaks first")
+		case p.HoldsAfterFIN:
+			what = append(what, "holds after our FIN")
 		default:
 			what = append(what, "holds")
 		}

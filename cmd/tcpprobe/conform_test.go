@@ -47,7 +47,7 @@ func TestConform(t *testing.T) {
 			t.Parallel()
 			l := labtest.ForTest(t, lab.Config{Name: "conform" + st.suffix, Subnet: st.subnet, Stack: st.stack})
 			// The lab's half-close, close-first and echo ports, as the README runs it.
-			cells := conformCells(t, exitOK, target(l.Target4, lab.PortHalfClose)+",13,7")
+			cells := conformCells(t, exitOK, target(l.Target4, lab.PortHalfClose)+",13,7,17")
 			if len(cells) != len(conform.States)*len(conform.Probes) {
 				t.Fatalf("%d cells", len(cells))
 			}
@@ -70,6 +70,10 @@ func TestConform(t *testing.T) {
 				want(s, "ack-dup", conform.ReplyNone, conform.AfterKept)
 				want(s, "data-old", conform.ReplyACK, conform.AfterKept)
 			}
+			// CLOSE_WAIT through the hold port: our FIN is in, its side open.
+			want(conform.CloseWait, "rst-exact", conform.ReplyNone, conform.AfterDropped)
+			want(conform.CloseWait, "rst-in-window", conform.ReplyChallengeACK, conform.AfterKept)
+			want(conform.CloseWait, "fin", conform.ReplyACK, conform.AfterKept) // our FIN again
 			want(conform.Listen, "ack-new", conform.ReplyRST, "")
 			want(conform.Listen, "syn", conform.ReplySynAck, "")
 			want(conform.Established, "data-in-window", conform.ReplyACK, conform.AfterKept) // port 19 reads

@@ -49,9 +49,9 @@ func runLab(ctx context.Context, args []string, stdout io.Writer) error {
 namespace by veth tpNAME, with the target at 198.18.N.2 and 2001:db8:N::2 and
 servers on these ports:
   7 echo, 9 discard, 13 close-first (greeting, then FIN), 19 half-close (keeps
-  sending after our FIN), 7200 keepalive (SO_KEEPALIVE), 11 full-queue (its
-  accept queue kept full), 1 closed (RST), 2 dropped (no answer), 3 rejected
-  (ICMP port unreachable).
+  sending after our FIN), 7200 keepalive (SO_KEEPALIVE), 17 hold (CLOSE_WAIT
+  for 5s after our FIN), 11 full-queue (its accept queue kept full), 1 closed
+  (RST), 2 dropped (no answer), 3 rejected (ICMP port unreachable).
 'up' twice is safe; 'down' removes everything; 'status' tells what runs.`, stdout)
 	cfg := labFlags(fs)
 	var co chainOpts

@@ -46,7 +46,7 @@ func scanJSON(t *testing.T, wantCode int, args ...string) scanOut {
 	return out
 }
 
-var labOpen = map[uint16]bool{lab.PortEcho: true, lab.PortDiscard: true, lab.PortCloseFirst: true, lab.PortHalfClose: true, lab.PortKeepalive: true}
+var labOpen = map[uint16]bool{lab.PortEcho: true, lab.PortDiscard: true, lab.PortCloseFirst: true, lab.PortHalfClose: true, lab.PortKeepalive: true, lab.PortHold: true}
 
 // TestScanAllPorts scans every port of a lab host over IPv4 and IPv6: it
 // must find exactly the open set, and every other state with its reason.
