@@ -1,10 +1,12 @@
 // Package conform is the workload of `tcpprobe conform`: it brings a live
 // host's connection into each TCP state by hand, sends one kind of segment
-// there, and judges the answer by RFC 9293 section 3.10.7 ("SEGMENT
-// ARRIVES") with RFC 5961's challenge ACKs, RFC 1122 and RFC 1337 applied.
-// This file is the pure part: the grid and the expected answer of every
-// cell.
+// there, and judges the answer by the rulebook's "SEGMENT ARRIVES" grid
+// (rulebook.SegmentArrives: RFC 9293 section 3.10.7 with RFC 5961's
+// challenge ACKs, RFC 7323's PAWS, RFC 1122 and RFC 1337 applied). This
+// file names the grid's stable IDs.
 package conform
+
+import "github.com/tcpprobe/tcpprobe/rulebook"
 
 // Peer states conform can bring a connection into (stable IDs).
 const (
@@ -22,216 +24,41 @@ const (
 var States = []string{Listen, SynReceived, Established, CloseWait, FinWait2, LastAck, Closing, TimeWait}
 
 // Probes lists the probe segments (stable IDs), in the grid's order.
-var Probes = []string{"syn", "syn-same", "rst-exact", "rst-in-window", "rst-out-of-window",
-	"ack-new", "ack-dup", "data-in-window", "data-old", "data-beyond-window", "fin", "no-flags",
-	"syn-in-window", "syn-ack-unsolicited", "ack-old", "fin-data", "urg", "ts-old"}
+var Probes = rulebook.ArrivalProbes
 
 // Replies: what came back to a probe.
 const (
-	ReplyNone         = "none"
-	ReplyACK          = "ack"
-	ReplyChallengeACK = "challenge-ack" // an ACK answering a RST or SYN (RFC 5961)
-	ReplyRST          = "rst"
-	ReplySynAck       = "syn-ack"
-	ReplyData         = "data"
-	ReplyICMP         = "icmp"
+	ReplyNone         = rulebook.ReplyNone
+	ReplyACK          = rulebook.ReplyACK
+	ReplyChallengeACK = rulebook.ReplyChallengeACK
+	ReplyRST          = rulebook.ReplyRST
+	ReplySynAck       = rulebook.ReplySynAck
+	ReplyData         = rulebook.ReplyData
+	ReplyICMP         = rulebook.ReplyICMP
 )
 
 // After: what became of the connection.
 const (
-	AfterKept    = "kept"
-	AfterDropped = "dropped"
-	AfterUnknown = "unknown"
+	AfterKept    = rulebook.AfterKept
+	AfterDropped = rulebook.AfterDropped
+	AfterUnknown = rulebook.AfterUnknown
 )
 
 // Verdicts of a cell.
 const (
-	Pass        = "pass"
-	Allowed     = "allowed" // an answer the RFCs leave open (MAY, SHOULD, or a recommendation)
-	Fail        = "fail"    // a MUST broken
-	Unreachable = "unreachable"
-	NotApplied  = "n/a" // the probe means nothing in that state
+	Pass        = rulebook.CellPass
+	Allowed     = rulebook.CellAllowed
+	Fail        = rulebook.CellFail
+	Unreachable = rulebook.CellUnreachable
+	NotApplied  = rulebook.CellNotApplied
 )
 
-// outcome is one acceptable answer: the reply and what became of the
-// connection ("" for either).
-type outcome struct{ reply, after string }
-
-// Rule is the expected answer of one cell.
-type Rule struct {
-	pass, allowed []outcome
-	// Expected says it in words; RFC names the section.
-	Expected, RFC string
-}
-
-func o(reply, after string) outcome { return outcome{reply, after} }
-
-// Judge returns the verdict of a cell's answer.
-func (r *Rule) Judge(reply, after string) string {
-	match := func(os []outcome) bool {
-		for _, x := range os {
-			if x.reply == reply && (x.after == "" || x.after == after || after == AfterUnknown) {
-				return true
-			}
-		}
-		return false
+// Expect returns the expectation of cell (state, probe), or nil when the
+// probe means nothing in that state.
+func Expect(state, probe string) *rulebook.Expectation {
+	var s rulebook.State
+	if s.UnmarshalText([]byte(state)) != nil {
+		return nil
 	}
-	switch {
-	case match(r.pass):
-		return Pass
-	case match(r.allowed):
-		return Allowed
-	}
-	return Fail
-}
-
-// Expect returns the rule of cell (state, probe), or nil when the probe
-// means nothing in that state.
-func Expect(state, probe string) *Rule {
-	if state == Listen {
-		return expectListen(probe)
-	}
-	if state == SynReceived {
-		return expectSynReceived(probe)
-	}
-	// Synchronized states.
-	closedOurSide := state == CloseWait || state == LastAck || state == Closing || state == TimeWait // the peer has our FIN
-	switch probe {
-	case "syn", "syn-same", "syn-in-window", "syn-ack-unsolicited":
-		if state == TimeWait && probe != "syn-ack-unsolicited" {
-			// RFC 9293 3.10.7.4 and RFC 6191: a SYN with a higher ISN, or
-			// (with timestamps) a newer TSval, may reopen a connection from
-			// TIME_WAIT; a challenge ACK or a RST is the other reading.
-			// Silence leaves out the ACK an unacceptable segment "should" get.
-			return &Rule{pass: []outcome{o(ReplySynAck, ""), o(ReplyChallengeACK, AfterKept)},
-				allowed:  []outcome{o(ReplyRST, ""), o(ReplyACK, ""), o(ReplyNone, AfterKept)},
-				Expected: "a new connection (SYN-ACK) or a challenge ACK", RFC: "9293 3.10.7.4, 6191"}
-		}
-		// RFC 9293 3.10.7.4 fourth: a SYN "irrespective of the sequence
-		// number" MUST get a challenge ACK; RFC 793 reset instead. A SYN-ACK
-		// nobody asked for carries a SYN too.
-		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept)},
-			allowed:  []outcome{o(ReplyRST, AfterDropped), o(ReplyNone, AfterKept)},
-			Expected: "challenge ACK, connection kept (RFC 793: RST)", RFC: "9293 3.10.7.4, 5961 4.2"}
-	case "ack-old":
-		// RFC 5961 5.2: SEG.ACK below SND.UNA - MAX.SND.WND is discarded
-		// and an ACK sent (TIME_WAIT: acknowledged, or ignored).
-		return &Rule{pass: []outcome{o(ReplyACK, AfterKept), o(ReplyChallengeACK, AfterKept)},
-			allowed:  []outcome{o(ReplyNone, AfterKept)},
-			Expected: "ACK, segment discarded, connection kept", RFC: "9293 3.10.7.4, 5961 5.2"}
-	case "rst-exact":
-		if state == TimeWait {
-			return &Rule{pass: []outcome{o(ReplyNone, AfterDropped)}, allowed: []outcome{o(ReplyNone, AfterKept)},
-				Expected: "none, TIME_WAIT ends (RFC 1337 lets it stay)", RFC: "9293 3.10.7.4, 1337"}
-		}
-		return &Rule{pass: []outcome{o(ReplyNone, AfterDropped)},
-			Expected: "none, connection reset", RFC: "9293 3.10.7.4, 5961 3.2"}
-	case "rst-in-window":
-		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept)},
-			allowed:  []outcome{o(ReplyNone, AfterDropped), o(ReplyNone, AfterKept)},
-			Expected: "challenge ACK, connection kept (RFC 793: reset)", RFC: "9293 3.10.7.4, 5961 3.2"}
-	case "rst-out-of-window":
-		// "Silently drop" (RFC 5961 3.2, recommended): an ACK is a
-		// variant; a reset is what RFC 793's window check already forbids.
-		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)},
-			allowed:  []outcome{o(ReplyChallengeACK, AfterKept), o(ReplyACK, AfterKept)},
-			Expected: "none, connection kept", RFC: "9293 3.10.7.4, 5961 3.2"}
-	case "ack-new":
-		return &Rule{pass: []outcome{o(ReplyACK, AfterKept)},
-			allowed:  []outcome{o(ReplyNone, AfterKept)},
-			Expected: "ACK (of what it sent), connection kept", RFC: "9293 3.10.7.4, 5961 5.2"}
-	case "ack-dup":
-		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)},
-			Expected: "none (a duplicate ACK is ignored)", RFC: "9293 3.10.7.4"}
-	case "ts-old":
-		// RFC 7323 5.3 (PAWS): a segment whose TSval is older than
-		// TS.Recent is dropped and acknowledged (not a RST). Once the
-		// peer's application has closed, its data may meet RFC 1122
-		// 4.2.2.13's RST first: the order of the checks is not a MUST.
-		r := &Rule{pass: []outcome{o(ReplyACK, AfterKept)},
-			allowed:  []outcome{o(ReplyNone, AfterKept)},
-			Expected: "ACK, segment dropped (PAWS)", RFC: "9293 3.10.7.4, 7323 5.3"}
-		if state == FinWait2 || closedOurSide {
-			r.allowed = append(r.allowed, o(ReplyRST, AfterDropped))
-			r.Expected = "ACK, segment dropped (PAWS); or RST (data after its application closed)"
-			r.RFC += ", 1122 4.2.2.13"
-		}
-		return r
-	case "data-in-window", "fin-data", "urg":
-		if closedOurSide {
-			// Data after our FIN "should not occur"; RFC 1122 4.2.2.13 asks
-			// for a RST when data is lost after the application closed.
-			return &Rule{allowed: []outcome{o(ReplyRST, ""), o(ReplyACK, ""), o(ReplyNone, "")},
-				Expected: "ignored, or RST (data after a FIN)", RFC: "9293 3.10.7.4, 1122 4.2.2.13"}
-		}
-		if state == FinWait2 {
-			// The peer's application closed: RFC 1122 4.2.2.13's RST.
-			return &Rule{pass: []outcome{o(ReplyACK, AfterKept), o(ReplyRST, AfterDropped)},
-				allowed:  []outcome{o(ReplyData, "")},
-				Expected: "ACK of the data, or RST (its application closed)", RFC: "9293 3.10.7.4, 1122 4.2.2.13"}
-		}
-		if probe == "fin-data" {
-			// The data, then the FIN: acknowledged together, CLOSE_WAIT (a
-			// server that answers and closes may send data and its FIN).
-			return &Rule{pass: []outcome{o(ReplyACK, ""), o(ReplyData, "")},
-				allowed:  []outcome{o(ReplyRST, AfterDropped)},
-				Expected: "ACK of the data and the FIN", RFC: "9293 3.10.7.4"}
-		}
-		return &Rule{pass: []outcome{o(ReplyACK, AfterKept), o(ReplyData, AfterKept)},
-			Expected: "ACK of the data, connection kept", RFC: "9293 3.10.7.4"}
-	case "data-old", "data-beyond-window":
-		return &Rule{pass: []outcome{o(ReplyACK, AfterKept)},
-			allowed:  []outcome{o(ReplyNone, AfterKept)},
-			Expected: "ACK <SEQ=SND.NXT><ACK=RCV.NXT>, segment dropped", RFC: "9293 3.10.7.4"}
-	case "fin":
-		return &Rule{pass: []outcome{o(ReplyACK, ""), o(ReplyData, "")},
-			allowed:  []outcome{o(ReplyRST, AfterDropped)},
-			Expected: "ACK of the FIN", RFC: "9293 3.10.7.4"}
-	case "no-flags":
-		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)},
-			Expected: "none: a segment without ACK is dropped", RFC: "9293 3.10.7.4"}
-	}
-	return nil
-}
-
-func expectListen(probe string) *Rule {
-	switch probe {
-	case "syn":
-		return &Rule{pass: []outcome{o(ReplySynAck, "")}, Expected: "SYN-ACK", RFC: "9293 3.10.7.2"}
-	case "rst-exact":
-		return &Rule{pass: []outcome{o(ReplyNone, "")}, Expected: "none: a RST is ignored", RFC: "9293 3.10.7.2"}
-	case "ack-new", "ack-old", "data-in-window", "fin", "fin-data", "syn-ack-unsolicited", "urg", "ts-old":
-		return &Rule{pass: []outcome{o(ReplyRST, "")}, Expected: "RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.2"}
-	case "no-flags":
-		return &Rule{pass: []outcome{o(ReplyNone, "")}, Expected: "none: dropped", RFC: "9293 3.10.7.2"}
-	}
-	return nil
-}
-
-func expectSynReceived(probe string) *Rule {
-	switch probe {
-	case "syn-same":
-		return &Rule{pass: []outcome{o(ReplySynAck, AfterKept)}, allowed: []outcome{o(ReplyChallengeACK, AfterKept), o(ReplyNone, AfterKept)},
-			Expected: "its SYN-ACK again", RFC: "9293 3.10.7.4, 3.8.1"}
-	case "syn", "syn-in-window":
-		return &Rule{allowed: []outcome{o(ReplySynAck, ""), o(ReplyChallengeACK, ""), o(ReplyRST, ""), o(ReplyNone, "")},
-			Expected: "challenge ACK, or back to LISTEN", RFC: "9293 3.10.7.4, 5961 4"}
-	case "rst-exact":
-		return &Rule{pass: []outcome{o(ReplyNone, AfterDropped)}, Expected: "none, back to LISTEN", RFC: "9293 3.10.7.4"}
-	case "rst-in-window":
-		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept)}, allowed: []outcome{o(ReplyNone, "")},
-			Expected: "challenge ACK (RFC 793: reset)", RFC: "9293 3.10.7.4, 5961 3.2"}
-	case "rst-out-of-window":
-		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)}, Expected: "none", RFC: "9293 3.10.7.4"}
-	case "ack-new", "ack-old":
-		// An unacceptable ACK in SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST>.
-		return &Rule{pass: []outcome{o(ReplyRST, "")}, Expected: "RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.4"}
-	case "syn-ack-unsolicited":
-		// A SYN (challenge ACK, 5961 4) with an unacceptable ACK (RST).
-		return &Rule{pass: []outcome{o(ReplyChallengeACK, AfterKept), o(ReplyRST, "")}, allowed: []outcome{o(ReplyNone, "")},
-			Expected: "challenge ACK, or RST <SEQ=SEG.ACK>", RFC: "9293 3.10.7.4, 5961 4"}
-	case "no-flags":
-		return &Rule{pass: []outcome{o(ReplyNone, AfterKept)}, Expected: "none: dropped", RFC: "9293 3.10.7.4"}
-	}
-	return nil
+	return rulebook.SegmentArrives(s, probe)
 }

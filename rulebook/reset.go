@@ -37,7 +37,11 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 			accepted = false
 			t.v[RuleRSTAcceptable].fail(num, "RST seq %d is not RCV.NXT %d: the receiver must not reset (challenge ACK or drop)", s.Seq, from.NextSeq)
 			if to.Window != 0 && s.Seq.InWindow(from.NextSeq, uint32(to.Window)<<max(0, to.WScale)) {
-				to.owesChallenge = true // RFC 5961 3.2: in the window, not exact
+				// In the window, not exact: the grid's cell says what the
+				// receiver answers (RFC 5961 3.2: a challenge ACK).
+				if e := SegmentArrives(to.State, "rst-in-window"); e != nil && e.Expects(ReplyChallengeACK) {
+					to.owesChallenge = true
+				}
 			}
 		}
 	}

@@ -155,10 +155,16 @@ func (t *Tracker) Observe(s *Seg) {
 	// answer to that one.
 	to.owesChallenge = false
 	if f&craft.SYN != 0 && f&craft.RST == 0 && to.State.Synchronized() && !(f&craft.ACK != 0 && from.SawSYN && s.Seq == from.ISN) {
-		// RFC 5961 4.2 (RFC 9293 3.10.7.4, fourth). A retransmitted
-		// SYN-ACK of the handshake is an old duplicate; its ACK is not a
-		// challenge.
-		to.owesChallenge = true
+		// RFC 5961 4.2 (RFC 9293 3.10.7.4, fourth), as the grid's cell
+		// says. A retransmitted SYN-ACK of the handshake is an old
+		// duplicate; its ACK is not a challenge.
+		probe := "syn"
+		if f&craft.ACK != 0 {
+			probe = "syn-ack-unsolicited"
+		}
+		if e := SegmentArrives(to.State, probe); e != nil && e.Expects(ReplyChallengeACK) {
+			to.owesChallenge = true
+		}
 	}
 
 	// After a RST nothing more belongs to this connection.
