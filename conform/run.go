@@ -617,23 +617,44 @@ func followUp(ctx context.Context, e *endpoint.Conn, c *Cell, base, ackSent craf
 		if err := e.Inject(craft.ACK, base, e.RcvNxt, nil); err != nil {
 			return "", err
 		}
-	} else {
-		if c.Reply != ReplyNone {
-			// Linux limits the ACKs it sends to unacceptable segments to
-			// one per 500 ms per connection (tcp_invalid_ratelimit).
-			time.Sleep(550 * time.Millisecond)
-		}
-		if err := e.Inject(craft.ACK, base.Add(^uint32(0)), ackSent, nil); err != nil {
-			return "", err
-		}
+		return followUpAnswer(ctx, e, c, window, AfterKept) // the third ACK was taken
 	}
+	if c.Reply != ReplyNone {
+		// Linux limits the ACKs it sends to unacceptable segments to
+		// one per 500 ms per connection (tcp_invalid_ratelimit).
+		time.Sleep(550 * time.Millisecond)
+	}
+	old := func() error { return e.Inject(craft.ACK, base.Add(^uint32(0)), ackSent, nil) }
+	if err := old(); err != nil {
+		return "", err
+	}
+	after, err := followUpAnswer(ctx, e, c, window, AfterUnknown)
+	if err != nil || after != AfterUnknown {
+		return after, err
+	}
+	// A live connection owes the old ACK an ACK: silence is a rate limit
+	// (an answer after a pause tells) or a connection gone without a word.
+	time.Sleep(600 * time.Millisecond)
+	if err := old(); err != nil {
+		return "", err
+	}
+	after, err = followUpAnswer(ctx, e, c, window, AfterUnknown)
+	switch {
+	case err != nil:
+	case after == AfterKept:
+		c.Note = strings.TrimPrefix(c.Note+"; the follow-up was answered only after a pause: the peer rate-limits its ACKs to unacceptable segments", "; ")
+	case after == AfterUnknown:
+		c.Note = strings.TrimPrefix(c.Note+"; no answer to the follow-up, twice: rate-limited, or the connection is gone without a RST", "; ")
+	}
+	return after, err
+}
+
+// followUpAnswer reads the peer's answer to the follow-up: RST dropped, an
+// ACK kept, else after.
+func followUpAnswer(ctx context.Context, e *endpoint.Conn, c *Cell, window time.Duration, after string) (string, error) {
 	evs, err := e.Collect(ctx, window)
 	if err != nil {
 		return "", err
-	}
-	after := AfterUnknown
-	if c.State == SynReceived {
-		after = AfterKept // the third ACK was taken
 	}
 	for _, ev := range evs {
 		if !ev.Pkt.HasTCP || (c.peerFINSeen && ev.Pkt.TCP.Seq.Add(uint32(ev.Pkt.PayloadLen)) == c.peerFIN && ev.Pkt.TCP.Flags&craft.FIN != 0 && ev.Pkt.TCP.Flags&craft.RST == 0) {

@@ -193,3 +193,27 @@ func TestConformFailsABrokenPeer(t *testing.T) {
 		t.Errorf("syn: %s (%s, %s)", c.Verdict, c.Reply, c.After)
 	}
 }
+
+// TestConformRateLimitedPeer: a peer that sends at most one bare ACK a
+// second (an nftables limit in the target, like Linux's
+// tcp_invalid_ratelimit but longer) leaves conform's follow-up unanswered
+// at first; conform asks again after a pause, keeps the cell's verdict
+// and says the peer rate-limits.
+func TestConformRateLimitedPeer(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "confr", Subnet: 178})
+	for _, args := range [][]string{
+		{"add", "table", "inet", "tplimit"},
+		{"add", "chain", "inet", "tplimit", "output", "{ type filter hook output priority 0; }"},
+		{"add", "rule", "inet", "tplimit", "output", "tcp", "sport", "7", "tcp", "flags", "==", "ack", "limit", "rate", "over", "1/second", "burst", "1", "packets", "drop"},
+	} {
+		if err := l.NS.Run(append([]string{"nft"}, args...)...); err != nil { // gone with the namespace
+			t.Fatal(err)
+		}
+	}
+	cells := conformCells(t, exitOK, "--states", "ESTABLISHED", "--probes", "data-old", target(l.Target4, lab.PortEcho))
+	c := cells[[2]string{conform.Established, "data-old"}]
+	if c.Verdict != conform.Pass || c.After != conform.AfterKept || !strings.Contains(c.Note, "rate-limits") {
+		t.Errorf("data-old: %s (%s, %s) %q", c.Verdict, c.Reply, c.After, c.Note)
+	}
+}
