@@ -75,6 +75,10 @@ func TestConform(t *testing.T) {
 			want(conform.CloseWait, "rst-in-window", conform.ReplyChallengeACK, conform.AfterKept)
 			want(conform.CloseWait, "fin", conform.ReplyACK, conform.AfterKept) // our FIN again
 			want(conform.Listen, "ack-new", conform.ReplyRST, "")
+			// RFC 9293 3.10.7.2: the RST answering an ACK in LISTEN is <SEQ=SEG.ACK>.
+			if c := cells[[2]string{conform.Listen, "ack-new"}]; c.Sent == nil || len(c.Replies) == 0 || c.Replies[0].Seq != uint32(c.Sent.Ack) { // in LISTEN the peer ISN is 0: Sent.Ack is absolute
+				t.Errorf("LISTEN x ack-new: sent %+v, replies %+v: want a RST with seq = the probe's ack", c.Sent, c.Replies)
+			}
 			want(conform.Listen, "syn", conform.ReplySynAck, "")
 			want(conform.Established, "data-in-window", conform.ReplyACK, conform.AfterKept) // port 19 reads
 			want(conform.Established, "fin", conform.ReplyData, "")                          // and then writes its lines
