@@ -10,6 +10,7 @@ const (
 	LinkNull     = 0
 	LinkEthernet = 1
 	LinkRawOld   = 12 // DLT_RAW on most platforms
+	LinkFDDI     = 10
 	LinkRawBSD   = 14
 	LinkLoop     = 108
 	LinkRaw      = 101
@@ -31,6 +32,8 @@ const (
 	etherTypeVLAN = 0x8100
 	etherTypeQinQ = 0x88a8
 	etherType9100 = 0x9100
+
+	etherTypeFabricPath = 0x8903
 )
 
 // IPOffset returns where the IP header starts in a frame of the given link
@@ -50,6 +53,23 @@ func linkPayload(linkType int, b []byte, enc *Encaps) (int, error) {
 		return etherPayload(b, 12, enc)
 	case LinkRaw, LinkRawOld, LinkRawBSD, LinkIPv4, LinkIPv6:
 		return 0, nil
+	case LinkFDDI:
+		// Frame control, destination and source, then LLC/SNAP with an
+		// EtherType (RFC 1390).
+		if len(b) < 21 {
+			return 0, ErrShort
+		}
+		if b[13] != 0xaa || b[14] != 0xaa || b[15] != 0x03 {
+			return 0, ErrNotIPLink
+		}
+		if enc != nil {
+			*enc |= EncLLC
+		}
+		switch binary.BigEndian.Uint16(b[19:]) {
+		case etherTypeIPv4, etherTypeIPv6:
+			return 21, nil
+		}
+		return 0, ErrNotIPLink
 	case LinkNull, LinkLoop:
 		if len(b) < 4 {
 			return 0, ErrShort
@@ -106,6 +126,9 @@ func etherWalk(b []byte, off int, seen *Encaps) (int, error) {
 		case etherTypePBB: // the I-TAG, then the customer's addresses
 			*seen |= EncPBB
 			off += 2 + 4 + 12
+		case etherTypeFabricPath: // FTag and TTL, then the classical frame's addresses
+			*seen |= EncFabricPath
+			off += 2 + 2 + 12
 		case etherTypeMPLS, etherTypeMPLSMC:
 			*seen |= EncMPLS
 			return mplsPayload(b, off+2, seen)

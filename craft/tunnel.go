@@ -11,21 +11,23 @@ type Encaps uint16
 
 // The encapsulations Decap steps through, link layer first.
 const (
-	EncLLC    Encaps = 1 << iota // IEEE 802.2 LLC/SNAP
-	EncPBB                       // IEEE 802.1ah provider backbone bridging
-	EncMPLS                      // an MPLS label stack (and an Ethernet pseudowire)
-	EncPPPoE                     // a PPPoE session
-	EncIPinIP                    // IPv4 or IPv6 inside IPv4 or IPv6 (IP-in-IP, 6in4, 4in6)
-	EncGRE                       // GRE, including PPTP's enhanced GRE and Ethernet over GRE
-	EncERSPAN                    // ERSPAN type II or III (inside GRE)
-	EncVXLAN                     // VXLAN, UDP port 4789
-	EncGeneve                    // Geneve, UDP port 6081
-	EncGTPU                      // GTP-U, UDP port 2152
-	EncTeredo                    // Teredo, UDP port 3544
-	numEncaps = iota
+	EncLLC        Encaps = 1 << iota // IEEE 802.2 LLC/SNAP
+	EncPBB                           // IEEE 802.1ah provider backbone bridging
+	EncMPLS                          // an MPLS label stack (and an Ethernet pseudowire)
+	EncPPPoE                         // a PPPoE session
+	EncIPinIP                        // IPv4 or IPv6 inside IPv4 or IPv6 (IP-in-IP, 6in4, 4in6)
+	EncGRE                           // GRE, including PPTP's enhanced GRE and Ethernet over GRE
+	EncERSPAN                        // ERSPAN type II or III (inside GRE)
+	EncVXLAN                         // VXLAN, UDP port 4789
+	EncGeneve                        // Geneve, UDP port 6081
+	EncGTPU                          // GTP-U, UDP port 2152
+	EncTeredo                        // Teredo, UDP port 3544
+	EncAYIYA                         // AYIYA ("anything in anything"), UDP port 5072
+	EncFabricPath                    // Cisco FabricPath, EtherType 0x8903
+	numEncaps     = iota
 )
 
-var encNames = [numEncaps]string{"llc", "pbb", "mpls", "pppoe", "ipip", "gre", "erspan", "vxlan", "geneve", "gtpu", "teredo"}
+var encNames = [numEncaps]string{"llc", "pbb", "mpls", "pppoe", "ipip", "gre", "erspan", "vxlan", "geneve", "gtpu", "teredo", "ayiya", "fabricpath"}
 
 // String names the encapsulations, outermost kind first: "gre,erspan".
 func (e Encaps) String() string {
@@ -50,6 +52,7 @@ const (
 	portGeneve = 6081
 	portGTPU   = 2152
 	portTeredo = 3544
+	portAYIYA  = 5072
 )
 
 const (
@@ -267,7 +270,7 @@ func udpTunnelPayload(p []byte) (int, Encaps, bool) {
 	}
 	src, dst := binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:])
 	port := dst
-	if port != portVXLAN && port != portGeneve && port != portGTPU && port != portTeredo {
+	if port != portVXLAN && port != portGeneve && port != portGTPU && port != portTeredo && port != portAYIYA {
 		port = src
 	}
 	u := p[8:]
@@ -296,6 +299,16 @@ func udpTunnelPayload(p []byte) (int, Encaps, bool) {
 	case portGTPU:
 		h, ok := gtpuHeader(u)
 		return 8 + h, EncGTPU, ok
+	case portAYIYA:
+		// AYIYA (the SixXS draft, as Zeek decodes it): identity length
+		// (log2) and type, signature length (in 4-byte words) and hash,
+		// authentication and opcode, next header; a 4-byte epoch; the
+		// identity and the signature; then the datagram. Opcode 1 forwards.
+		if len(u) < 8 || u[2]&0x0f != 1 || (u[3] != 4 && u[3] != 41) {
+			return 0, 0, false
+		}
+		h := 8 + 1<<(u[0]>>4) + int(u[1]>>4)*4
+		return 8 + h, EncAYIYA, len(u) > h && looksIP(u[h:])
 	case portTeredo: // IPv6 right after UDP, maybe behind an origin indication
 		h := 0
 		if len(u) >= 8 && u[0] == 0 && u[1] == 0 {

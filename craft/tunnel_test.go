@@ -104,6 +104,11 @@ func TestDecap(t *testing.T) {
 		{"pppoe", LinkEthernet, cat(ether(etherTypePPPoE), []byte{0x11, 0, 0, 1}, be16(uint16(len(inner)+2)), be16(0x21), inner), inner, EncPPPoE},
 		{"llc snap", LinkEthernet, cat(ether(uint16(len(inner)+8)), []byte{0xaa, 0xaa, 3, 0, 0, 0}, be16(etherTypeIPv4), inner), inner, EncLLC},
 		{"pbb", LinkEthernet, cat(ether(etherTypePBB), []byte{0, 0, 0, 1}, innerEth), inner, EncPBB},
+		{"ayiya v4", LinkRaw, over4(17, udp(40000, portAYIYA, cat([]byte{0x41, 0x50, 0x01, 4, 0, 0, 0, 1}, make([]byte, 16+20), inner))), inner, EncAYIYA},
+		{"ayiya v6", LinkRaw, over4(17, udp(portAYIYA, 40000, cat([]byte{0x41, 0x00, 0x01, 41, 0, 0, 0, 1}, make([]byte, 16), outer6(59, 0)))), outer6(59, 0), EncAYIYA},
+		{"ayiya heartbeat", LinkRaw, over4(17, udp(40000, portAYIYA, cat([]byte{0x41, 0x00, 0x00, 59, 0, 0, 0, 1}, make([]byte, 16)))), nil, 0},
+		{"fabricpath", LinkEthernet, cat(ether(etherTypeFabricPath), []byte{0, 0x20}, innerEth), inner, EncFabricPath},
+		{"fddi", LinkFDDI, cat([]byte{0x50}, make([]byte, 12), []byte{0xaa, 0xaa, 3, 0, 0, 0}, be16(etherTypeIPv4), inner), inner, EncLLC},
 		{"vxlan in mpls", LinkEthernet, cat(ether(etherTypeMPLS), mpls(16, true),
 			over4(17, udp(5000, portVXLAN, cat([]byte{8, 0, 0, 0, 0, 0, 42, 0}, innerEth)))), inner, EncMPLS | EncVXLAN},
 	}

@@ -68,8 +68,14 @@ func TestTunnelledCaptures(t *testing.T) {
 						t.Errorf("connection %d: %+v inside %s, %+v without", i, c, kind, p)
 					}
 				}
-				if kind == "mpls-pw" {
+				switch kind {
+				case "mpls-pw":
 					return // tshark reads a pseudowire's payload only when told to (mpls.mplspref.payload)
+				case "fabricpath":
+					// tshark's own analysis of these frames inside FabricPath
+					// disagrees with its analysis of them without it (lost
+					// segments, missed duplicate ACKs): no reference here.
+					return
 				}
 				// tshark sees through the tunnel too: its analysis inside
 				// equals its analysis without.

@@ -13,6 +13,7 @@ import (
 var Tunnels = map[string]string{
 	"gre": "gre", "gretap": "gre", "erspan": "gre,erspan", "ipip": "ipip", "vxlan": "vxlan", "geneve": "geneve",
 	"gtpu": "gtpu", "mpls": "mpls", "mpls-pw": "mpls", "pppoe": "pppoe", "llc": "llc", "pbb": "pbb",
+	"ayiya": "ayiya", "fabricpath": "fabricpath",
 }
 
 // Encapsulate wraps the IP datagram ip in the tunnel kind (a key of
@@ -100,6 +101,14 @@ func Encapsulate(kind string, ip []byte) []byte {
 		return eth(uint16(wire+8), []byte{0xaa, 0xaa, 3, 0, 0, 0}, inner)
 	case "pbb": // I-TAG, then the customer's frame
 		return eth(0x88e7, []byte{0, 0, 0, 1}, innerEth)
+	case "ayiya": // a 16-byte identity (length 2^4), no signature, opcode 1 (forward)
+		next := byte(4)
+		if et == 0x86dd {
+			next = 41
+		}
+		return udp(5072, []byte{0x41, 0x00, 0x01, next, 0, 0, 0, 1}, make([]byte, 16), ip)
+	case "fabricpath": // FTag and TTL, then the classical frame
+		return eth(0x8903, []byte{0x00, 0x3f}, innerEth)
 	}
 	panic(fmt.Sprintf("packettest: no tunnel %q", kind))
 }
