@@ -32,6 +32,8 @@ run "the target's own keepalive while we stay silent like a crashed client" keep
 run "a half-close recorded to pcap" handshake --write "$demo_pcap" --send bye --time-wait 200ms 198.18.100.2:19
 run "the same capture read back and judged by the same rulebook" analyze --stream 1 "$demo_pcap"
 run "a port scan with nmap's states and reasons" scan -p 1-100,7200 198.18.100.2
+run "RFC 9293's SEGMENT ARRIVES grid, one row: what ESTABLISHED answers to each kind of segment" conform --states ESTABLISHED 198.18.100.2:7
+run "a packetdrill script: < lines sent, > lines checked, its syscalls made in the target" script testdata/scripts/sack.pkt 198.18.100.2:8080
 echo
 echo "# a second TCP stack: the same lab served by gVisor's netstack instead of Linux"
 $tp lab up --name demogv --subnet 101 --stack gvisor >/dev/null
