@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,5 +104,43 @@ func TestInterruptConform(t *testing.T) {
 		if strings.TrimSpace(out) != "" {
 			t.Errorf("after an interrupt at %v the target still holds:\n%s", after, out)
 		}
+	}
+}
+
+// TestInterruptScript interrupts a script while a blocking read waits on
+// the target: exit 130, the results so far printed, and nothing of the
+// run left on the target (its sockets aborted, the flow reset).
+func TestInterruptScript(t *testing.T) {
+	t.Parallel()
+	l := labtest.ForTest(t, lab.Config{Name: "intscr", Subnet: 179})
+	f := filepath.Join(t.TempDir(), "long.pkt")
+	os.WriteFile(f, []byte(`0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 32792 <mss 1000>
++0 > S. 0:0(0) ack 1 <...>
++0 < . 1:1(0) ack 1 win 257
++0 accept(3, ..., ...) = 4
++0...5 read(4, ..., 10) = 10
+* > P. 1:2(1) ack 1
+`), 0o644)
+	cmd := exec.Command(bin, "script", f, target(l.Target4, 8080))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != exitInterrupted || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("%v, stderr %q", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "accept(3, ..., ...) = 4") {
+		t.Errorf("no results printed:\n%s", stdout.String())
+	}
+	time.Sleep(50 * time.Millisecond)
+	if out, err := l.NS.Output("ss", "-Htan", "sport = :8080 or dport = :8080"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("left on the target: %q %v", out, err)
 	}
 }
