@@ -188,9 +188,8 @@ func (s *Session) Rebind() error {
 	return nil
 }
 
-// Send fills in the addresses and ports of seg (when zero) and puts it on
-// the wire.
-func (s *Session) Send(seg *craft.Segment) error {
+// fill gives seg the session's addresses and ports where it has none.
+func (s *Session) fill(seg *craft.Segment) {
 	if !seg.Src.IsValid() {
 		seg.Src = s.Local.Addr()
 	}
@@ -203,6 +202,12 @@ func (s *Session) Send(seg *craft.Segment) error {
 	if seg.TCP.DstPort == 0 {
 		seg.TCP.DstPort = s.Remote.Port()
 	}
+}
+
+// Send fills in the addresses and ports of seg (when zero) and puts it on
+// the wire.
+func (s *Session) Send(seg *craft.Segment) error {
+	s.fill(seg)
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	n, err := seg.Encode(s.buf[:])
@@ -216,18 +221,7 @@ func (s *Session) Send(seg *craft.Segment) error {
 // interface's MTU (a segment larger than the link, as a script may ask
 // for; the peer reassembles it) and returns the whole datagram as built.
 func (s *Session) SendFragmented(seg *craft.Segment) ([]byte, error) {
-	if !seg.Src.IsValid() {
-		seg.Src = s.Local.Addr()
-	}
-	if !seg.Dst.IsValid() {
-		seg.Dst = s.Remote.Addr()
-	}
-	if seg.TCP.SrcPort == 0 {
-		seg.TCP.SrcPort = s.Local.Port()
-	}
-	if seg.TCP.DstPort == 0 {
-		seg.TCP.DstPort = s.Remote.Port()
-	}
+	s.fill(seg)
 	ifc, err := net.InterfaceByName(s.Route.Iface)
 	if err != nil {
 		return nil, err

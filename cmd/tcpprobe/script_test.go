@@ -42,6 +42,17 @@ func scriptRuns(t *testing.T, wantCode int, args ...string) []script.Result {
 	return out
 }
 
+// serverOpen is a script's listening socket and an accepted connection.
+const serverOpen = `0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
++0 > S. 0:0(0) ack 1 <...>
++0 < . 1:1(0) ack 1 win 257
++0 accept(3, ..., ...) = 4
+`
+
 // scriptTolerance widens packetdrill's 4 ms for the suite: the lab tests
 // run in parallel on one machine, and a loaded scheduler delays a kernel
 // ACK by a few milliseconds (the scripts' own windows stay as written).
@@ -92,15 +103,7 @@ func TestScriptFailure(t *testing.T) {
 	t.Parallel()
 	l := labtest.ForTest(t, lab.Config{Name: "scriptf", Subnet: 172})
 	f := filepath.Join(t.TempDir(), "wrong.pkt")
-	os.WriteFile(f, []byte(`0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-+0 bind(3, ..., ...) = 0
-+0 listen(3, 1) = 0
-+0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
-+0 > S. 0:0(0) ack 1 <...>
-+0 < . 1:1(0) ack 1 win 257
-+0 accept(3, ..., ...) = 4
-+0 < P. 1:11(10) ack 1 win 257
+	os.WriteFile(f, []byte(serverOpen+`+0 < P. 1:11(10) ack 1 win 257
 +0 > . 1:1(0) ack 5
 +0 read(4, ..., 100) = 10
 `), 0o644)
