@@ -102,8 +102,11 @@ func (c *conn) observe(pk *pkt) Flag {
 			zd = 1 - dir
 		}
 		c.z.scaled(zd, scChecksum)
-		c.counts.add(FlagBadChecksum)
-		return FlagBadChecksum
+		// Wireshark checks no TCP checksum by default: its sequence
+		// analysis takes the packet as any other.
+		flags := c.wireshark(dir, pk) | FlagBadChecksum
+		c.counts.add(flags)
+		return flags
 	}
 	flags := c.wireshark(dir, pk)
 	c.zeekPacket(dir, pk)

@@ -22,6 +22,8 @@ import (
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 
 	"github.com/tcpprobe/tcpprobe/analyze"
+	"github.com/tcpprobe/tcpprobe/capture"
+	"github.com/tcpprobe/tcpprobe/craft"
 	"github.com/tcpprobe/tcpprobe/internal/testpaths"
 	"github.com/tcpprobe/tcpprobe/internal/tsharktest"
 	"github.com/tcpprobe/tcpprobe/lab"
@@ -295,5 +297,77 @@ func TestPacketsAgreeWithTshark(t *testing.T) {
 	t.Logf("--packets agrees with tshark -2 on every analysis flag of %.2f%% of %d TCP packets", pct, total)
 	if pct < 99 {
 		t.Errorf("agreement %.2f%%, want at least 99%%", pct)
+	}
+}
+
+// TestBadChecksumsAnalyzedAsTshark: in a capture taken on a sender with
+// checksum offload, its own segments carry wrong TCP checksums. Zeek (and
+// analyze without -C) sets them aside for conn_state, but Wireshark checks
+// no TCP checksum by default: its sequence analysis takes them as any
+// other, and so does ours (a segment it skipped would make the peer's
+// ACKs look like ACKs of unseen data). Every originator segment of two
+// captures gets a wrong checksum; the per-packet flags stay those of the
+// intact capture and agree with tshark's on the altered one.
+func TestBadChecksumsAnalyzedAsTshark(t *testing.T) {
+	t.Parallel()
+	tsharktest.Need(t)
+	for _, name := range []string{"http-get.pcap", "dns-edns-tcp-keepalive.pcap", "tcp-ctu-64702-888.pcap"} { // IPv4 header checksums intact
+		src := filepath.Join(testpaths.ZeekPcaps(t), name)
+		frames := readFrames(t, src)
+		var orig netip.Addr
+		bad := 0
+		for _, f := range frames {
+			off, err := craft.IPOffset(f.LinkType, f.Data)
+			var p craft.Packet
+			if err != nil || p.Decode(f.Data[off:]) != nil || !p.HasTCP || p.Version != 4 {
+				continue
+			}
+			if !orig.IsValid() {
+				orig = p.Src()
+			}
+			if p.Src() == orig {
+				tcp := off + int(f.Data[off]&0x0f)*4
+				f.Data[tcp+16] ^= 0xff // the TCP checksum
+				bad++
+			}
+		}
+		out := filepath.Join(t.TempDir(), name)
+		if err := capture.WriteFile(out, frames[0].LinkType, frames); err != nil {
+			t.Fatal(err)
+		}
+		plain := packetLines(t, src)
+		r := tcpprobe(t, "analyze", "--packets", "--fail-on", "never", out) // checksums checked
+		if r.code != exitOK || strings.TrimSpace(r.stdout) == "" {
+			t.Fatalf("%s: exit %d, %d bytes out, %s", name, r.code, len(r.stdout), r.stderr)
+		}
+		flagged := 0
+		theirs := tsharktest.Analysis(t, out)
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var p struct {
+				Frame    int64    `json:"frame"`
+				Analysis []string `json:"analysis"`
+			}
+			if err := json.Unmarshal([]byte(line), &p); err != nil {
+				t.Fatal(err)
+			}
+			got := slices.DeleteFunc(p.Analysis, func(s string) bool {
+				if s == "bad_checksum" {
+					flagged++
+					return true
+				}
+				return false
+			})
+			want := plain[p.Frame]
+			slices.Sort(got)
+			slices.Sort(want)
+			tw := slices.Clone(theirs[p.Frame])
+			slices.Sort(tw)
+			if !slices.Equal(got, want) || !slices.Equal(got, tw) {
+				t.Errorf("%s frame %d: %v with bad checksums, %v intact, tshark %v", name, p.Frame, got, want, tw)
+			}
+		}
+		if bad == 0 || flagged != bad {
+			t.Errorf("%s: %d checksums spoiled, %d flagged", name, bad, flagged)
+		}
 	}
 }
