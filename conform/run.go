@@ -286,7 +286,8 @@ func learn(ctx context.Context, cfg Config, port uint16) (PortInfo, error) {
 	}
 	if err == nil && !pi.ClosesFirst {
 		// Our FIN: does it close at once (LAST_ACK) or hold (CLOSE_WAIT)?
-		if err := e.Inject(craft.FIN|craft.ACK, e.SndNxt, e.RcvNxt, nil); err != nil {
+		fin := e.SndNxt
+		if err := e.Inject(craft.FIN|craft.ACK, fin, e.RcvNxt, nil); err != nil {
 			return pi, err
 		}
 		evs, err = e.Collect(ctx, 300*time.Millisecond)
@@ -296,6 +297,9 @@ func learn(ctx context.Context, cfg Config, port uint16) (PortInfo, error) {
 				pi.HoldsAfterFIN = false
 			}
 		}
+		// The endpoint does not know of the FIN sent by hand: the RST that
+		// ends the connection goes at the peer's RCV.NXT, past it.
+		e.Inject(craft.RST, fin.Add(1), 0, nil)
 	}
 	e.Abort()
 	e.Drain(50 * time.Millisecond)
