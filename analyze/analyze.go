@@ -101,7 +101,7 @@ type Source interface {
 
 // rawSource is a Source with a faster path that skips building a Frame.
 type rawSource interface {
-	NextRaw() (data []byte, ts int64, linkType int, err error)
+	NextRawWire() (data []byte, ts int64, orig, linkType int, err error)
 }
 
 // Run reads every frame from src, analyzes it and calls emit (from one

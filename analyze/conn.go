@@ -47,6 +47,7 @@ type pkt struct {
 	ts      int64
 	p       *craft.Packet
 	ipLen   int
+	wsLen   int // the TCP payload length Wireshark counts (see packetIn)
 	badSum  bool
 	fromSrc netip.AddrPort
 }

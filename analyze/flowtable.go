@@ -66,7 +66,7 @@ func (w *worker) processChunk(c *chunk) {
 	num := c.base
 	of := uint32(w.of)
 	for {
-		d, ts, ok := recs.Next()
+		d, ts, orig, ok := recs.NextWire()
 		if !ok {
 			return
 		}
@@ -80,7 +80,7 @@ func (w *worker) processChunk(c *chunk) {
 		}
 		ip := d[off:]
 		if shard(ip, of) == uint32(w.id) {
-			w.packetIn(num, ts, ip, enc)
+			w.packetIn(num, ts, ip, orig-off, enc)
 		}
 	}
 }
@@ -88,15 +88,17 @@ func (w *worker) processChunk(c *chunk) {
 func (w *worker) process(b *batch) {
 	for i := range b.meta {
 		m := &b.meta[i]
-		w.packetIn(m.num, m.ts, b.arena[m.off:m.off+m.n], m.enc)
+		w.packetIn(m.num, m.ts, b.arena[m.off:m.off+m.n], int(m.wire), m.enc)
 	}
 }
 
 // packet analyzes one IP datagram that was not inside a tunnel.
-func (w *worker) packet(num, ts int64, ip []byte) { w.packetIn(num, ts, ip, 0) }
+func (w *worker) packet(num, ts int64, ip []byte) { w.packetIn(num, ts, ip, len(ip), 0) }
 
-// packetIn analyzes the IP datagram ip, found inside the encapsulations enc.
-func (w *worker) packetIn(num, ts int64, ip []byte, enc craft.Encaps) {
+// packetIn analyzes the IP datagram ip, found inside the encapsulations enc;
+// wire is how many of its bytes the frame had on the wire (its original
+// length), which the snap length may have cut to len(ip).
+func (w *worker) packetIn(num, ts int64, ip []byte, wire int, enc craft.Encaps) {
 	p := &w.pkt
 	if err := p.Decode(ip); err != nil {
 		w.st.Skipped++
@@ -130,6 +132,12 @@ func (w *worker) packetIn(num, ts int64, ip []byte, enc craft.Encaps) {
 		}
 	} else {
 		pk.ipLen = craft.IPv6HeaderSize + int(p.IPv6.PayloadLen)
+	}
+	pk.wsLen = p.PayloadLen
+	if p.Truncated && wire >= len(ip) && wire < pk.ipLen { // (an unknown original length is below len(ip))
+		// Cut on the wire, not by the snap length: Wireshark counts the
+		// TCP bytes the frame had, not those the IP header claims.
+		pk.wsLen = max(0, p.PayloadLen-(pk.ipLen-wire))
 	}
 	switch {
 	case w.cfg.IgnoreChecksums:

@@ -26,11 +26,12 @@ const (
 )
 
 type frameMeta struct {
-	num int64
-	ts  int64
-	off int32
-	n   int32
-	enc craft.Encaps
+	num  int64
+	ts   int64
+	off  int32
+	n    int32
+	wire int32 // the datagram's bytes on the wire (the frame's original length past the link layer)
+	enc  craft.Encaps
 }
 
 type batch struct {
@@ -184,14 +185,14 @@ func (p *pipeline) feed(src Source) error {
 		}
 		var data []byte
 		var ts int64
-		var link int
+		var orig, link int
 		var err error
 		if raw != nil {
-			data, ts, link, err = raw.NextRaw()
+			data, ts, orig, link, err = raw.NextRawWire()
 		} else {
 			var f capture.Frame
 			f, err = src.Next()
-			data, ts, link = f.Data, f.Time.UnixNano(), f.LinkType
+			data, ts, orig, link = f.Data, f.Time.UnixNano(), f.Length, f.LinkType
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -219,7 +220,7 @@ func (p *pipeline) feed(src Source) error {
 		b := p.batchFor(i, len(ip))
 		start := len(b.arena)
 		b.arena = append(b.arena, ip...)
-		b.meta = append(b.meta, frameMeta{num: p.frames - p.fileBase, ts: ts, off: int32(start), n: int32(len(ip)), enc: enc})
+		b.meta = append(b.meta, frameMeta{num: p.frames - p.fileBase, ts: ts, off: int32(start), n: int32(len(ip)), wire: int32(orig - off), enc: enc})
 	}
 }
 

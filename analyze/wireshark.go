@@ -78,7 +78,7 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 	p := pk.p
 	t := &p.TCP
 	seq, ack := t.Seq, t.Ack
-	seglen := uint32(p.PayloadLen)
+	seglen := uint32(pk.wsLen)
 	var fl Flag
 
 	if t.Flags&craft.SYN != 0 {
@@ -98,17 +98,13 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 		fwd.dupacks = 0
 	}
 	if rev.maxSeqToBeAcked != 0 && ack.After(rev.maxSeqToBeAcked) && t.Flags&craft.ACK != 0 {
-		if rev.maxSeqToBeAcked.After(rev.nextseq) {
-			rev.maxSeqToBeAcked = rev.nextseq
-			fl |= FlagACKedUnseen
-		} else {
-			// One report per lost segment, even while the other side only
-			// sends pure ACKs.
-			if rev.dupacks == 0 {
-				fl |= FlagACKedUnseen
-			}
-			rev.dupacks = -1
-		}
+		// As Wireshark 4.0, the tshark of this project's machines, does:
+		// flagged, and the other side's max-seq-to-be-acked set to what it
+		// sent, so that the same gap is not flagged again. (Later releases
+		// flag only the first such ACK while the other side sends nothing
+		// new.)
+		fl |= FlagACKedUnseen
+		rev.maxSeqToBeAcked = rev.nextseq
 	}
 	if seglen > 0 || t.Flags&(craft.SYN|craft.FIN) != 0 {
 		notAdvanced := fwd.nextseq != 0 && seq.LessThan(fwd.nextseq)
@@ -193,11 +189,7 @@ func windowFlags(fwd, rev *dirState, t *craft.TCP, seglen uint32) Flag {
 		return fl // zero window probe ACK
 	}
 	if seglen == 0 && win != 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && !synfinrst {
-		if fwd.dupacks == -1 {
-			fwd.dupacks = 1 // neutralizes an "ACKed unseen segment"
-		} else {
-			fwd.dupacks++
-		}
+		fwd.dupacks++
 		fl |= FlagDuplicateACK
 	}
 	return fl

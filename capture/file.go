@@ -172,15 +172,21 @@ func (r *FileReader) Next() (Frame, error) {
 // next call), the timestamp in nanoseconds since the epoch and the link
 // type. It is the analyzer's fast path.
 func (r *FileReader) NextRaw() ([]byte, int64, int, error) {
+	d, ts, _, link, err := r.NextRawWire()
+	return d, ts, link, err
+}
+
+// NextRawWire is NextRaw with the frame's original length (on the wire).
+func (r *FileReader) NextRawWire() (data []byte, ts int64, orig, link int, err error) {
 	if r.fast != nil {
-		d, ts, _, err := r.fast.nextRaw()
-		return d, ts, r.link, err
+		d, ts, orig, err := r.fast.nextRaw()
+		return d, ts, orig, r.link, err
 	}
 	f, err := r.Next()
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, 0, err
 	}
-	return f.Data, f.Time.UnixNano(), f.LinkType, nil
+	return f.Data, f.Time.UnixNano(), f.Length, f.LinkType, nil
 }
 
 // Chunked reports whether ReadChunk works: classic pcap (also gzipped).

@@ -209,24 +209,31 @@ type Records struct {
 // Next returns the next record's data and timestamp (ns since the
 // epoch); ok is false at the end.
 func (r *Records) Next() (data []byte, ts int64, ok bool) {
+	data, ts, _, ok = r.NextWire()
+	return data, ts, ok
+}
+
+// NextWire is Next with the record's original length: how long the frame
+// was on the wire.
+func (r *Records) NextWire() (data []byte, ts int64, orig int, ok bool) {
 	if r.off+16 > len(r.Data) {
-		return nil, 0, false
+		return nil, 0, 0, false
 	}
 	h := r.Data[r.off : r.off+16]
 	var sec, frac int64
 	var incl int
 	if r.big {
-		sec, frac, incl = int64(binary.BigEndian.Uint32(h)), int64(binary.BigEndian.Uint32(h[4:])), int(binary.BigEndian.Uint32(h[8:]))
+		sec, frac, incl, orig = int64(binary.BigEndian.Uint32(h)), int64(binary.BigEndian.Uint32(h[4:])), int(binary.BigEndian.Uint32(h[8:])), int(binary.BigEndian.Uint32(h[12:]))
 	} else {
-		sec, frac, incl = int64(binary.LittleEndian.Uint32(h)), int64(binary.LittleEndian.Uint32(h[4:])), int(binary.LittleEndian.Uint32(h[8:]))
+		sec, frac, incl, orig = int64(binary.LittleEndian.Uint32(h)), int64(binary.LittleEndian.Uint32(h[4:])), int(binary.LittleEndian.Uint32(h[8:])), int(binary.LittleEndian.Uint32(h[12:]))
 	}
 	start := r.off + 16
 	if incl > len(r.Data)-start {
-		return nil, 0, false
+		return nil, 0, 0, false
 	}
 	r.off = start + incl
 	if !r.nano {
 		frac *= 1000
 	}
-	return r.Data[start:r.off:r.off], sec*1e9 + frac, true
+	return r.Data[start:r.off:r.off], sec*1e9 + frac, orig, true
 }
