@@ -534,7 +534,7 @@ func probeSegment(e *endpoint.Conn, state, probe string, base, ackSent craft.Seq
 	case "syn-ack-unsolicited":
 		return craft.SYN | craft.ACK, base.Add(far), ackSent, nil
 	case "ack-old":
-		return craft.ACK, base, ackSent.Add(^uint32(far - 1)), nil // far below SND.UNA - MAX.SND.WND
+		return craft.ACK, base, ackSent - far, nil // far below SND.UNA - MAX.SND.WND
 	case "fin-data":
 		return craft.FIN | craft.PSH | craft.ACK, base, ackSent, data
 	case "urg":

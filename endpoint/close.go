@@ -348,7 +348,7 @@ func (c *Conn) ProbeTimeWait(ctx context.Context, every, limit time.Duration) (*
 	}
 	p := &TimeWaitProbe{Probe: "flagless"}
 	start := time.Now()
-	old := c.SndNxt.Add(^uint32(1000 - 1)) // SND.NXT - 1000: below its window
+	old := c.SndNxt - 1000 // below its window
 	for time.Since(start) < limit && ctx.Err() == nil {
 		sent := time.Now()
 		var err error

@@ -35,9 +35,6 @@ func (c *Conn) InjectWith(f craft.Flags, seq, ack craft.Seq, payload []byte, mod
 	return c.net.Send(&s)
 }
 
-// TimestampsOn reports whether the handshake negotiated timestamps.
-func (c *Conn) TimestampsOn() bool { return c.tsOK }
-
 // PeerFINKnown reports whether the peer's FIN has arrived.
 func (c *Conn) PeerFINKnown() bool { return c.peerFINKnown }
 

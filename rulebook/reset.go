@@ -36,7 +36,11 @@ func (t *Tracker) observeRST(s *Seg, from, to *Side, fr, tr Role) {
 		} else {
 			accepted = false
 			t.v[RuleRSTAcceptable].fail(num, "RST seq %d is not RCV.NXT %d: the receiver must not reset (challenge ACK or drop)", s.Seq, from.NextSeq)
-			if to.Window != 0 && s.Seq.InWindow(from.NextSeq, uint32(to.Window)<<max(0, to.WScale)) {
+			win := uint32(to.Window)
+			if to.WScale >= 0 && from.WScale >= 0 { // scaling is on when both SYNs offered it
+				win <<= to.WScale
+			}
+			if win != 0 && s.Seq.InWindow(from.NextSeq, win) {
 				// In the window, not exact: the grid's cell says what the
 				// receiver answers (RFC 5961 3.2: a challenge ACK).
 				if e := SegmentArrives(to.State, "rst-in-window"); e != nil && e.Expects(ReplyChallengeACK) {

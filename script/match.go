@@ -123,7 +123,7 @@ func (n *Numbers) Check(p *Packet, got *craft.Packet) []string {
 	}
 	t := &got.TCP
 	if t.Flags&craft.SYN != 0 {
-		n.PeerISN, n.PeerISNKnown = t.Seq.Add(-p.Seq), true
+		n.PeerISN, n.PeerISNKnown = t.Seq-craft.Seq(p.Seq), true
 	}
 	var diff []string
 	if t.Flags != p.Flags {
@@ -155,7 +155,7 @@ func (n *Numbers) Check(p *Packet, got *craft.Packet) []string {
 			diff = append(diff, d)
 		}
 	}
-	if sv, _, ok := tsOf(p.Options); ok {
+	if sv, _, ok := (&craft.TCP{Options: p.Options}).Timestamps(); ok {
 		if gv, _, ok := t.Timestamps(); ok {
 			n.tsOffset, n.tsKnown = gv-sv, true
 		}

@@ -5,7 +5,6 @@
 package script
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -635,16 +634,6 @@ func (p *Packet) parseOptions(s string) error {
 		return fmt.Errorf("options %q: %d bytes, a TCP header holds 40", s, total)
 	}
 	return nil
-}
-
-// tsOf returns the TS option's val and ecr.
-func tsOf(opts []craft.Option) (val, ecr uint32, ok bool) {
-	for _, o := range opts {
-		if o.Kind == craft.OptTimestamps && len(o.Data) == 8 {
-			return binary.BigEndian.Uint32(o.Data), binary.BigEndian.Uint32(o.Data[4:]), true
-		}
-	}
-	return 0, 0, false
 }
 
 // parseCall reads "...T name(args) = ret [ERRNO (note)]".

@@ -184,19 +184,17 @@ func Run(ctx context.Context, cfg Config) (*Result, *wire.Session, error) {
 	if cfg.Exec != nil {
 		cfg.Exec.SetPeer(s.Local)
 	}
-	res, err := RunOn(ctx, cfg, s)
+	res, err := runOn(ctx, cfg, s)
 	if res != nil {
 		res.Local = s.Local.String()
 	}
 	return res, s, err
 }
 
-// RunOn runs the script over n, stopping at the first failing line as
-// packetdrill does; what the script left open on the target is aborted.
-func RunOn(ctx context.Context, cfg Config, n Net) (*Result, error) {
-	if err := Check(&cfg); err != nil {
-		return nil, err
-	}
+// runOn runs the script over n (Run checked it), stopping at the first
+// failing line as packetdrill does; what the script left open on the
+// target is aborted.
+func runOn(ctx context.Context, cfg Config, n Net) (*Result, error) {
 	if cfg.Tolerance == 0 {
 		cfg.Tolerance = DefaultTolerance
 		if v, ok := cfg.Script.Options["tolerance_usecs"]; ok {
@@ -467,7 +465,6 @@ func (r *runner) line(ctx context.Context, i int, l *Line) error {
 		lr.AtMs = ms(at.Sub(r.t0))
 		return r.fail(i, fmt.Sprintf("no segment from the peer by %+.1f ms", ms(hi.Sub(at))))
 	}
-	lr.Seen = Describe(">", &ev.Pkt, &r.nums)
 	lr.AtMs, lr.LateMs = ms(ev.Time.Sub(r.t0)), ms(ev.Time.Sub(at))
 	if l.Time.Kind == TimeRange && !ev.Time.Before(at) && !ev.Time.After(hi) {
 		lr.LateMs = 0

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpprobe/tcpprobe/internal/agent"
 )
 
 // Executor runs a script's syscall lines on the lab target, packetdrill's
@@ -67,49 +69,6 @@ func sockaddr(a netip.AddrPort, mapped bool) unix.Sockaddr {
 	return &unix.SockaddrInet4{Addr: addr.As4(), Port: int(a.Port())}
 }
 
-// symbols are the constants scripts name.
-var symbols = map[string]int64{
-	"AF_INET": unix.AF_INET, "AF_INET6": unix.AF_INET6, "SOCK_STREAM": unix.SOCK_STREAM,
-	"SOCK_NONBLOCK": unix.SOCK_NONBLOCK, "IPPROTO_TCP": unix.IPPROTO_TCP, "IPPROTO_IP": unix.IPPROTO_IP,
-	"IPPROTO_IPV6": unix.IPPROTO_IPV6, "SOL_SOCKET": unix.SOL_SOCKET, "SOL_TCP": unix.SOL_TCP,
-	"SO_REUSEADDR": unix.SO_REUSEADDR, "SO_REUSEPORT": unix.SO_REUSEPORT, "SO_KEEPALIVE": unix.SO_KEEPALIVE,
-	"SO_RCVBUF": unix.SO_RCVBUF, "SO_SNDBUF": unix.SO_SNDBUF, "SO_LINGER": unix.SO_LINGER,
-	"SO_RCVLOWAT": unix.SO_RCVLOWAT, "SO_OOBINLINE": unix.SO_OOBINLINE,
-	"TCP_NODELAY": unix.TCP_NODELAY, "TCP_MAXSEG": unix.TCP_MAXSEG, "TCP_CORK": unix.TCP_CORK,
-	"TCP_KEEPIDLE": unix.TCP_KEEPIDLE, "TCP_KEEPINTVL": unix.TCP_KEEPINTVL, "TCP_KEEPCNT": unix.TCP_KEEPCNT,
-	"TCP_SYNCNT": unix.TCP_SYNCNT, "TCP_LINGER2": unix.TCP_LINGER2, "TCP_DEFER_ACCEPT": unix.TCP_DEFER_ACCEPT,
-	"TCP_WINDOW_CLAMP": unix.TCP_WINDOW_CLAMP, "TCP_QUICKACK": unix.TCP_QUICKACK,
-	"TCP_USER_TIMEOUT": unix.TCP_USER_TIMEOUT, "TCP_FASTOPEN": unix.TCP_FASTOPEN,
-	"TCP_NOTSENT_LOWAT": unix.TCP_NOTSENT_LOWAT, "TCP_CONGESTION": unix.TCP_CONGESTION,
-	"IP_TOS": unix.IP_TOS, "IPV6_TCLASS": unix.IPV6_TCLASS,
-	"SHUT_RD": unix.SHUT_RD, "SHUT_WR": unix.SHUT_WR, "SHUT_RDWR": unix.SHUT_RDWR,
-	"F_GETFL": unix.F_GETFL, "F_SETFL": unix.F_SETFL, "O_RDWR": unix.O_RDWR, "O_NONBLOCK": unix.O_NONBLOCK,
-	"MSG_DONTWAIT": unix.MSG_DONTWAIT, "MSG_PEEK": unix.MSG_PEEK, "MSG_OOB": unix.MSG_OOB,
-	"MSG_WAITALL": unix.MSG_WAITALL,
-}
-
-// intArg evaluates "3", "0x10", "SOCK_STREAM|SOCK_NONBLOCK", "[1]".
-func intArg(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		s = strings.TrimSpace(s[1 : len(s)-1])
-	}
-	var v int64
-	for _, part := range strings.Split(s, "|") {
-		part = strings.TrimSpace(part)
-		if x, ok := symbols[part]; ok {
-			v |= x
-			continue
-		}
-		x, err := strconv.ParseInt(part, 0, 64)
-		if err != nil {
-			return 0, fmt.Errorf("argument %q: want a number or a known constant", s)
-		}
-		v |= x
-	}
-	return v, nil
-}
-
 func argN(c *Call, n int) error {
 	if len(c.Args) != n {
 		return fmt.Errorf("%s takes %d arguments, the line has %d", c.Name, n, len(c.Args))
@@ -119,7 +78,7 @@ func argN(c *Call, n int) error {
 
 // fd looks a script descriptor up.
 func (e *Executor) fd(arg string) (int, error) {
-	n, err := intArg(arg)
+	n, err := agent.Int(arg)
 	if err != nil {
 		return 0, err
 	}
@@ -177,7 +136,7 @@ func (e *Executor) call(c *Call, r *CallResult) (int64, error) {
 		if err := argN(c, 3); err != nil {
 			return 0, err
 		}
-		typ, err := intArg(c.Args[1])
+		typ, err := agent.Int(c.Args[1])
 		if err != nil {
 			return 0, err
 		}
@@ -210,13 +169,13 @@ func (e *Executor) call(c *Call, r *CallResult) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		cmd, err := intArg(c.Args[1])
+		cmd, err := agent.Int(c.Args[1])
 		if err != nil {
 			return 0, err
 		}
 		var arg int64
 		if len(c.Args) == 3 {
-			if arg, err = intArg(c.Args[2]); err != nil {
+			if arg, err = agent.Int(c.Args[2]); err != nil {
 				return 0, err
 			}
 		}
@@ -244,7 +203,7 @@ func (e *Executor) connCall(c *Call, r *CallResult) (int64, error) {
 	case "bind":
 		return timed(r, func() (int64, error) { return 0, e.bind(fd) })
 	case "listen":
-		n, err := intArg(c.Args[1])
+		n, err := agent.Int(c.Args[1])
 		if err != nil {
 			return 0, err
 		}
@@ -273,13 +232,13 @@ func (e *Executor) connCall(c *Call, r *CallResult) (int64, error) {
 		}
 		return timed(r, func() (int64, error) { return 0, unix.Connect(fd, sockaddr(e.Peer, e.Mapped)) })
 	case "shutdown":
-		how, err := intArg(c.Args[1])
+		how, err := agent.Int(c.Args[1])
 		if err != nil {
 			return 0, err
 		}
 		return timed(r, func() (int64, error) { return 0, unix.Shutdown(fd, int(how)) })
 	default: // close
-		n, _ := intArg(c.Args[0])
+		n, _ := agent.Int(c.Args[0])
 		v, err := timed(r, func() (int64, error) { return 0, unix.Close(fd) })
 		e.mu.Lock()
 		delete(e.fds, n)
@@ -315,13 +274,13 @@ func (e *Executor) dataCall(c *Call, r *CallResult) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := intArg(c.Args[2])
+	n, err := agent.Int(c.Args[2])
 	if err != nil || n < 0 || n > 1<<24 {
 		return 0, fmt.Errorf("%s: length %q: want 0..16777216", c.Name, c.Args[2])
 	}
 	var flags int64
 	if want == 4 {
-		if flags, err = intArg(c.Args[3]); err != nil {
+		if flags, err = agent.Int(c.Args[3]); err != nil {
 			return 0, err
 		}
 	}
@@ -351,14 +310,14 @@ func (e *Executor) optCall(c *Call, r *CallResult) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	level, err1 := intArg(c.Args[1])
-	opt, err2 := intArg(c.Args[2])
+	level, err1 := agent.Int(c.Args[1])
+	opt, err2 := agent.Int(c.Args[2])
 	if err := errors.Join(err1, err2); err != nil {
 		return 0, err
 	}
 	val := strings.TrimSpace(c.Args[3])
 	if c.Name == "getsockopt" {
-		wantV, err := intArg(val)
+		wantV, err := agent.Int(val)
 		if err != nil {
 			return 0, err
 		}
@@ -373,7 +332,7 @@ func (e *Executor) optCall(c *Call, r *CallResult) (int64, error) {
 	}
 	switch {
 	case strings.HasPrefix(val, "{"):
-		on, linger, err := lingerArg(val)
+		on, linger, err := agent.Linger(val)
 		if err != nil {
 			return 0, err
 		}
@@ -384,38 +343,11 @@ func (e *Executor) optCall(c *Call, r *CallResult) (int64, error) {
 		s := strings.Trim(val, `"`)
 		return timed(r, func() (int64, error) { return 0, unix.SetsockoptString(fd, int(level), int(opt), s) })
 	}
-	v, err := intArg(val)
+	v, err := agent.Int(val)
 	if err != nil {
 		return 0, err
 	}
 	return timed(r, func() (int64, error) { return 0, unix.SetsockoptInt(fd, int(level), int(opt), int(v)) })
-}
-
-// lingerArg reads "{onoff=1, linger=0}" (packetdrill's linger syntax; the
-// struct's field names l_onoff/l_linger are accepted too).
-func lingerArg(s string) (on, linger int32, err error) {
-	s = strings.Trim(strings.TrimSpace(s), "{}")
-	seen := 0
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		n, perr := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
-		if !ok || perr != nil {
-			return 0, 0, fmt.Errorf("linger %q: want {onoff=N, linger=N}", s)
-		}
-		switch strings.TrimPrefix(strings.TrimSpace(k), "l_") {
-		case "onoff":
-			on = int32(n)
-		case "linger":
-			linger = int32(n)
-		default:
-			return 0, 0, fmt.Errorf("linger %q: want {onoff=N, linger=N}", s)
-		}
-		seen++
-	}
-	if seen != 2 {
-		return 0, 0, fmt.Errorf("linger %q: want {onoff=N, linger=N}", s)
-	}
-	return on, linger, nil
 }
 
 // Abort ends what the script left open: every descriptor gets SO_LINGER 0

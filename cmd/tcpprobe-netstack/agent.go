@@ -188,33 +188,11 @@ func tcpipErr(e tcpip.Error) error {
 	return errno(errnoName(e))
 }
 
+// intArg is agent.Int, its error the line's (not an errno).
 func intArg(s string) (int64, error) {
-	s = strings.Trim(strings.TrimSpace(s), "[]")
-	var v int64
-	for _, part := range strings.Split(s, "|") {
-		part = strings.TrimSpace(part)
-		switch part {
-		case "O_RDWR":
-			v |= unix.O_RDWR
-			continue
-		case "O_NONBLOCK", "SOCK_NONBLOCK":
-			v |= unix.O_NONBLOCK
-			continue
-		case "SOCK_STREAM":
-			v |= unix.SOCK_STREAM
-			continue
-		case "MSG_DONTWAIT":
-			v |= unix.MSG_DONTWAIT
-			continue
-		case "MSG_PEEK":
-			v |= unix.MSG_PEEK
-			continue
-		}
-		x, err := strconv.ParseInt(part, 0, 64)
-		if err != nil {
-			return 0, callErr{fmt.Errorf("argument %q: not a number or a constant the gvisor agent knows", s)}
-		}
-		v |= x
+	v, err := agent.Int(s)
+	if err != nil {
+		return 0, callErr{err}
 	}
 	return v, nil
 }
@@ -429,9 +407,9 @@ func (r *scriptRun) setsockopt(so *sock, a []string) error {
 	name, val := strings.TrimSpace(a[2]), strings.TrimSpace(a[3])
 	o := so.ep.SocketOptions()
 	if name == "SO_LINGER" {
-		on, secs := 0, 0
-		if _, err := fmt.Sscanf(strings.NewReplacer("{", "", "}", "", " ", "", "l_", "").Replace(val), "onoff=%d,linger=%d", &on, &secs); err != nil {
-			return callErr{fmt.Errorf("linger %q: want {onoff=N, linger=N}", val)}
+		on, secs, err := agent.Linger(val)
+		if err != nil {
+			return callErr{err}
 		}
 		o.SetLinger(tcpip.LingerOption{Enabled: on != 0, Timeout: time.Duration(secs) * time.Second})
 		return nil

@@ -270,11 +270,14 @@ func parseDefines(defs []string) (func(string) string, error) {
 	}, nil
 }
 
+// tun0 is packetdrill's device in shell lines.
+var tun0 = regexp.MustCompile(`\btun0\b`)
+
 // labShell runs a backquoted line in the lab target, in the script's
 // directory, with packetdrill's tun0 named as the target's interface.
 func labShell(l *lab.Lab, dir string) func(context.Context, string) error {
 	return func(ctx context.Context, cmd string) error {
-		cmd = regexp.MustCompile(`\btun0\b`).ReplaceAllString(cmd, "eth0")
+		cmd = tun0.ReplaceAllString(cmd, "eth0")
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		c := exec.CommandContext(ctx, "ip", "netns", "exec", l.NS.Name, "sh", "-c", cmd)
