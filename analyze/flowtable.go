@@ -71,10 +71,11 @@ func (w *worker) processChunk(c *chunk) {
 			return
 		}
 		num++
-		off, enc, err := craft.Decap(c.link, d)
+		link := recs.Link() // (pcapng: each interface its own)
+		off, enc, err := craft.Decap(link, d)
 		if err != nil {
 			if w.id == 0 {
-				w.st.nonIP(err, c.link)
+				w.st.nonIP(err, link)
 			}
 			continue
 		}

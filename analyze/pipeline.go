@@ -265,7 +265,9 @@ func (p *pipeline) feedChunks(r *capture.FileReader) error {
 		}
 		prev := p.frames
 		p.frames += int64(info.Frames)
-		p.stamp(info.First, info.Last)
+		if info.Frames > 0 {
+			p.stamp(info.First, info.Last)
+		}
 		if prev>>16 != p.frames>>16 {
 			p.progress()
 		}

@@ -10,9 +10,6 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Frame is one captured packet. Data is only valid until the next read
@@ -26,9 +23,8 @@ type Frame struct {
 
 // FileReader reads frames from a pcap or pcapng file.
 type FileReader struct {
-	empty  bool // a pcapng section without interfaces or packets
 	fast   *pcapReader
-	ng     *pcapgo.NgReader
+	ng     *ngReader
 	closer io.Closer
 	link   int
 	name   string
@@ -108,19 +104,11 @@ func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
 	case le == magicPcapngBlock:
 		// Mixed link types: with dumpcap -i any -i eth0 each interface has
 		// its own, and gopacket would drop every frame not of the first's.
-		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
-		switch {
-		case err == io.EOF:
-			// A section header and nothing else: a capture of 0 packets.
-			r.empty = true
-		case err != nil:
-			return nil, fmt.Errorf("%s: pcapng: %w", name, err)
-		default:
-			r.ng = ng
-			if ifc, err := ng.Interface(0); err == nil {
-				r.link = int(ifc.LinkType) // ng.LinkType() is 0 with mixed types
-			}
+		ng, err := newNgReader(br, name)
+		if err != nil {
+			return nil, err
 		}
+		r.ng = ng
 	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
 		pr, err := newPcapReader(br, name)
 		if err != nil {
@@ -133,39 +121,27 @@ func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
 	return r, nil
 }
 
-// LinkType is the file's (first interface's) link-layer type.
-func (r *FileReader) LinkType() int { return r.link }
+// LinkType is the file's link-layer type; for pcapng, that of the
+// current section's first interface (once read), as each packet may have
+// its own (Records.Link, Frame.LinkType).
+func (r *FileReader) LinkType() int {
+	if r.ng != nil {
+		if len(r.ng.ifaces) > 0 {
+			return r.ng.ifaces[0].link
+		}
+		return 0
+	}
+	return r.link
+}
 
 // Next returns the next frame, io.EOF at the end, or an error for a
 // truncated or corrupt file. The frame's Data is valid until the next call.
 func (r *FileReader) Next() (Frame, error) {
-	var data []byte
-	var ci gopacket.CaptureInfo
-	var err error
-	link := r.link
-	if r.empty {
-		return Frame{}, io.EOF
-	}
-	if r.ng != nil {
-		data, ci, err = r.ng.ZeroCopyReadPacketData()
-		if err == nil {
-			if ifc, e := r.ng.Interface(ci.InterfaceIndex); e == nil {
-				link = int(ifc.LinkType)
-			}
-		}
-	} else {
-		return r.fast.next()
-	}
+	data, ts, orig, link, err := r.NextRawWire()
 	if err != nil {
-		if err == io.EOF {
-			return Frame{}, io.EOF
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return Frame{}, fmt.Errorf("%s: truncated file: %w", r.name, err)
-		}
-		return Frame{}, fmt.Errorf("%s: %w", r.name, err)
+		return Frame{}, err
 	}
-	return Frame{Time: ci.Timestamp, Data: data, Length: ci.Length, LinkType: link}, nil
+	return Frame{Time: time.Unix(0, ts), Data: data, Length: orig, LinkType: link}, nil
 }
 
 // NextRaw is Next without building a Frame: the data (valid until the
@@ -182,31 +158,33 @@ func (r *FileReader) NextRawWire() (data []byte, ts int64, orig, link int, err e
 		d, ts, orig, err := r.fast.nextRaw()
 		return d, ts, orig, r.link, err
 	}
-	f, err := r.Next()
-	if err != nil {
-		return nil, 0, 0, 0, err
-	}
-	return f.Data, f.Time.UnixNano(), f.Length, f.LinkType, nil
+	return r.ng.nextRaw()
 }
 
-// Chunked reports whether ReadChunk works: classic pcap (also gzipped).
-func (r *FileReader) Chunked() bool { return r.fast != nil }
+// Chunked reports whether ReadChunk works: pcap and pcapng (also
+// gzipped).
+func (r *FileReader) Chunked() bool { return r.fast != nil || r.ng != nil }
 
 // ReadChunk fills dst (at least MinChunk bytes) with whole records read
 // straight from the file, for callers that hand buffers of many packets
 // to several goroutines; it says what it read, and returns io.EOF after
-// the last record. Walk the records with Records(dst[:c.N]).
+// the last record. Walk the records with Records(dst[:c.N]) before the
+// next call. A pcapng buffer holds blocks of one interface table: it may
+// hold no packet at all.
 func (r *FileReader) ReadChunk(dst []byte) (c Chunk, err error) {
-	if r.fast == nil {
-		return c, fmt.Errorf("%s: not a classic pcap file", r.name)
+	if r.ng != nil {
+		return r.ng.readChunk(dst)
 	}
 	return r.fast.readChunk(dst)
 }
 
-// Records returns a walker over the records in data, as ReadChunk filled
-// it.
+// Records returns a walker over the records in data, as the last
+// ReadChunk filled it.
 func (r *FileReader) Records(data []byte) Records {
-	return Records{Data: data, big: r.fast != nil && r.fast.order == binary.BigEndian, nano: r.fast != nil && r.fast.nano}
+	if r.ng != nil {
+		return r.ng.records(data)
+	}
+	return Records{Data: data, big: r.fast.order == binary.BigEndian, nano: r.fast.nano, link: r.link}
 }
 
 // Progress returns how many bytes of the file were read and its size (0

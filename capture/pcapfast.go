@@ -204,7 +204,14 @@ type Records struct {
 	off  int
 	big  bool
 	nano bool
+	link int // the link type of the record NextWire returned last
+	// pcapng: blocks, and the interface table they refer to
+	ng     bool
+	ifaces []ngIface
 }
+
+// Link is the link type of the record returned last.
+func (r *Records) Link() int { return r.link }
 
 // Next returns the next record's data and timestamp (ns since the
 // epoch); ok is false at the end.
@@ -216,6 +223,9 @@ func (r *Records) Next() (data []byte, ts int64, ok bool) {
 // NextWire is Next with the record's original length: how long the frame
 // was on the wire.
 func (r *Records) NextWire() (data []byte, ts int64, orig int, ok bool) {
+	if r.ng {
+		return r.nextBlock()
+	}
 	if r.off+16 > len(r.Data) {
 		return nil, 0, 0, false
 	}
