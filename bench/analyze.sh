@@ -2,7 +2,7 @@
 # Analyze benchmark (issue 5), side by side in one run on one capture of
 # real Linux traffic made in the lab (bench/gen: 20000 short connections and
 # lossy bulk transfers over a 300-byte MTU veth, at least 2 million packets):
-#   tcpprobe analyze --json, tshark -q -z conv,tcp, tshark with TCP analysis
+#   tcpprobe analyze --json (also on the capture as pcapng), tshark -q -z conv,tcp, tshark with TCP analysis
 #   fields, tcptrace -n. Packets per second and peak RSS for each.
 # Run as root: bench/analyze.sh [PACKETS]
 set -euo pipefail
@@ -32,12 +32,15 @@ show() { # label
   sort -n "$f" | awk -v l="$1" -v n="$n" '{ s[NR]=$1; r[NR]=$2; c[NR]=$3 }
     END { m=int((NR+1)/2); printf "%-44s %6.2f s (best %.2f, %d runs) %10.0f pkt/s %6.0f MB RSS  CPU %s\n", l, s[m], s[1], NR, n/s[m], r[m]/1024, c[m] }'
 }
-fast=("tcpprobe analyze --json (2 workers)" "tcpprobe analyze --json (1 worker)" "tcptrace -n")
+# The same packets as pcapng (what dumpcap and Wireshark write).
+[ -f "$F.pcapng" ] || editcap -F pcapng "$F" "$F.pcapng"
+fast=("tcpprobe analyze --json (2 workers)" "tcpprobe analyze --json (1 worker)" "tcpprobe analyze --json (pcapng)" "tcptrace -n")
 for l in "${fast[@]}"; do rm -f "/tmp/bench.${l// /_}"; done
 for _ in $(seq "$ROUNDS"); do
   once "${fast[0]}" bin/tcpprobe analyze --json "$F"
   once "${fast[1]}" bin/tcpprobe analyze --json --workers 1 "$F"
-  once "${fast[2]}" tcptrace -n "$F"
+  once "${fast[2]}" bin/tcpprobe analyze --json "$F.pcapng"
+  once "${fast[3]}" tcptrace -n "$F"
 done
 for l in "${fast[@]}"; do show "$l"; done
 for l in "tshark -q -z conv,tcp" "tshark -T fields tcp.analysis.flags"; do rm -f "/tmp/bench.${l// /_}"; done
