@@ -47,6 +47,15 @@ type worker struct {
 	// wsPrev keeps the Wireshark conversation of connections Zeek's timers
 	// ended, for a later connection on the same ports (bounded).
 	wsPrev map[flowKey]*endedConv
+	// wsOld lists wsPrev's entries as they came (nearly in capture-time
+	// order), so that the sweep forgets the old ones without walking the
+	// map; a lookup checks an entry's age itself.
+	wsOld []keptConv
+}
+
+type keptConv struct {
+	k flowKey
+	e *endedConv
 }
 
 // endedConv is the Wireshark conversation of an ended connection.
@@ -249,9 +258,31 @@ func (w *worker) packetIn(num, ts int64, ip []byte, wire int, enc craft.Encaps) 
 // by the flow table's size.
 func (w *worker) keepConv(c *conn) {
 	if len(w.wsPrev) >= w.cfg.MaxFlows {
-		clear(w.wsPrev)
+		w.forgetConvs()
 	}
-	w.wsPrev[c.key] = &endedConv{conv: c.wsc, last: c.last}
+	if len(w.wsOld) >= 2*w.cfg.MaxFlows {
+		// Entries a lookup took out of wsPrev are still listed: drop them
+		// (amortized: the list at least halves).
+		n := 0
+		for _, o := range w.wsOld {
+			if w.wsPrev[o.k] == o.e {
+				w.wsOld[n] = o
+				n++
+			}
+		}
+		clear(w.wsOld[n:])
+		w.wsOld = w.wsOld[:n]
+	}
+	e := &endedConv{conv: c.wsc, last: c.last}
+	w.wsPrev[c.key] = e
+	w.wsOld = append(w.wsOld, keptConv{c.key, e})
+}
+
+// forgetConvs empties wsPrev.
+func (w *worker) forgetConvs() {
+	clear(w.wsPrev)
+	clear(w.wsOld)
+	w.wsOld = w.wsOld[:0]
 }
 
 // expired reports whether c had ended by capture time ts: idle longer
@@ -344,10 +375,17 @@ func (w *worker) expire() {
 		w.st.Expired++
 		w.finish(w.tail)
 	}
-	for k, e := range w.wsPrev {
-		if e.last < limit {
-			delete(w.wsPrev, k)
+	n = 0
+	for n < len(w.wsOld) && w.wsOld[n].e.last < limit {
+		if o := w.wsOld[n]; w.wsPrev[o.k] == o.e {
+			delete(w.wsPrev, o.k)
 		}
+		n++
+	}
+	if n > 0 {
+		m := copy(w.wsOld, w.wsOld[n:])
+		clear(w.wsOld[m:])
+		w.wsOld = w.wsOld[:m]
 	}
 }
 

@@ -105,7 +105,7 @@ func (a *Analyzer) start(ctx context.Context, emit func(*Conn)) *pipeline {
 			for j := range p.work[i] {
 				if j.b == nil && j.c == nil {
 					w.flushAll() // a new capture begins: nothing carries over
-					clear(w.wsPrev)
+					w.forgetConvs()
 					w.file, w.nextSweep = j.file, 0
 					continue
 				}
