@@ -18,7 +18,7 @@ type dirState struct {
 	window          uint16
 	hasWin          bool
 	winScale        int8 // -1: unknown, -2: no scaling
-	dupacks         int
+	dupacks         uint32 // duplicate ACKs in a row; all ones (C's -1) after an ACK of unseen data
 	lastFlags       Flag
 }
 
@@ -105,6 +105,11 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 		// new.)
 		fl |= FlagACKedUnseen
 		rev.maxSeqToBeAcked = rev.nextseq
+		// And its duplicate-ACK count is set to -1, an unsigned all
+		// ones until its own ACK moves: as Wireshark 4.0's counter, so
+		// that a retransmission answering such an ACK within 20 ms is
+		// a "fast retransmission" there too.
+		rev.dupacks = ^uint32(0)
 	}
 	if seglen > 0 || t.Flags&(craft.SYN|craft.FIN) != 0 {
 		notAdvanced := fwd.nextseq != 0 && seq.LessThan(fwd.nextseq)
