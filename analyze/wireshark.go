@@ -17,7 +17,7 @@ type dirState struct {
 	lastackTime     int64
 	window          uint16
 	hasWin          bool
-	winScale        int8 // -1: unknown, -2: no scaling
+	winScale        int8   // -1: unknown, -2: no scaling
 	dupacks         uint32 // duplicate ACKs in a row; all ones (C's -1) after an ACK of unseen data
 	lastFlags       Flag
 }
