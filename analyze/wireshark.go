@@ -17,6 +17,7 @@ type dirState struct {
 	lastackTime     int64
 	window          uint16
 	hasWin          bool
+	winSYN          bool   // window was a SYN's: never scaled (RFC 7323 2.2)
 	winScale        int8   // -1: unknown, -2: no scaling
 	dupacks         uint32 // duplicate ACKs in a row; all ones (C's -1) after an ACK of unseen data
 	lastFlags       Flag
@@ -75,6 +76,12 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 			ws.base[dir]-- // numbered as though a SYN was seen
 		}
 	}
+	if t := &pk.p.TCP; !ws.baseSet[1-dir] && t.Flags&craft.ACK != 0 {
+		// The other side's numbers start where this ACK says (its ISN
+		// is the ACK less one), as in Wireshark: a later SYN of that
+		// side with another sequence number reuses the ports.
+		ws.base[1-dir], ws.baseSet[1-dir] = t.Ack-1, true
+	}
 	p := pk.p
 	t := &p.TCP
 	seq, ack := t.Seq, t.Ack
@@ -98,18 +105,24 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 		fwd.dupacks = 0
 	}
 	if rev.maxSeqToBeAcked != 0 && ack.After(rev.maxSeqToBeAcked) && t.Flags&craft.ACK != 0 {
-		// As Wireshark 4.0, the tshark of this project's machines, does:
-		// flagged, and the other side's max-seq-to-be-acked set to what it
-		// sent, so that the same gap is not flagged again. (Later releases
-		// flag only the first such ACK while the other side sends nothing
-		// new.)
-		fl |= FlagACKedUnseen
-		rev.maxSeqToBeAcked = rev.nextseq
-		// And its duplicate-ACK count is set to -1, an unsigned all
-		// ones until its own ACK moves: as Wireshark 4.0's counter, so
-		// that a retransmission answering such an ACK within 20 ms is
-		// a "fast retransmission" there too.
-		rev.dupacks = ^uint32(0)
+		// An ACK of data the capture lacks, as tshark 4.0 (this project's
+		// machines) decides it:
+		if rev.maxSeqToBeAcked.LessThan(rev.nextseq) {
+			// a hole in what the other side sent: flagged, and the
+			// hole forgotten;
+			fl |= FlagACKedUnseen
+			rev.maxSeqToBeAcked = rev.nextseq
+		} else {
+			// beyond all it sent: flagged once until the other side's
+			// own ACK moves, its duplicate-ACK count set to C's -1 (an
+			// unsigned all ones) as the mark. That count also makes a
+			// retransmission answering the ACK within 20 ms a "fast
+			// retransmission" in tshark, and so here.
+			if rev.dupacks == 0 {
+				fl |= FlagACKedUnseen
+			}
+			rev.dupacks = ^uint32(0)
+		}
 	}
 	if seglen > 0 || t.Flags&(craft.SYN|craft.FIN) != 0 {
 		notAdvanced := fwd.nextseq != 0 && seq.LessThan(fwd.nextseq)
@@ -150,7 +163,7 @@ func (c *conn) wireshark(dir int, pk *pkt) Flag {
 			fwd.maxSeqToBeAcked = fwd.nextseq
 		}
 	}
-	fwd.window, fwd.hasWin = t.Window, true
+	fwd.window, fwd.hasWin, fwd.winSYN = t.Window, true, t.Flags&craft.SYN != 0
 	fwd.lastack, fwd.lastackTime = ack, pk.ts
 	fwd.lastFlags = fl
 	return fl
@@ -180,7 +193,7 @@ func windowFlags(fwd, rev *dirState, t *craft.TCP, seglen uint32) Flag {
 	}
 	if seglen > 0 && rev.winScale != -1 && !synfinrst {
 		shift := uint(0)
-		if rev.winScale > 0 {
+		if rev.winScale > 0 && !rev.winSYN {
 			shift = uint(rev.winScale)
 		}
 		if seq.Add(seglen) == rev.lastack.Add(uint32(rev.window)<<shift) {
@@ -194,7 +207,11 @@ func windowFlags(fwd, rev *dirState, t *craft.TCP, seglen uint32) Flag {
 		return fl // zero window probe ACK
 	}
 	if seglen == 0 && win != 0 && win == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && !synfinrst {
-		fwd.dupacks++
+		if fwd.dupacks == ^uint32(0) {
+			fwd.dupacks = 1 // (a duplicate after an ACK of unseen data, as Wireshark counts it)
+		} else {
+			fwd.dupacks++
+		}
 		fl |= FlagDuplicateACK
 	}
 	return fl

@@ -25,6 +25,12 @@ type step struct {
 	absSeq    bool   // seq is absolute
 	srcPort   uint16 // override the client's port (0: 40000)
 	serverPrt uint16 // override the server's port (0: 80)
+	win       uint16 // the window (0: 1000, unless zeroWin)
+	zeroWin   bool   // a window of 0
+	wsOpt     bool   // a window scale option of ws
+	ws        uint8
+	isnC      uint32 // the client's ISN (0: 1000)
+	isnS      uint32 // the server's (0: 5000)
 }
 
 func c(at time.Duration, f craft.Flags, seq, ack uint32, n int) step {
@@ -46,53 +52,84 @@ const (
 	ms     = time.Millisecond
 )
 
-func runSteps(t *testing.T, steps []step) []*Conn {
+func runSteps(t *testing.T, steps []step) []*Conn { return runStepsEach(t, steps, nil) }
+
+// stepFlags runs steps and returns each packet's Wireshark analysis flags.
+func stepFlags(t *testing.T, steps []step) []Flag {
+	t.Helper()
+	var flags []Flag
+	runStepsEach(t, steps, func(p *PacketInfo) { flags = append(flags, p.Analysis) })
+	return flags
+}
+
+// runStepsEach is runSteps with onPacket (when set) called for every packet.
+func runStepsEach(t *testing.T, steps []step, onPacket func(*PacketInfo)) []*Conn {
 	t.Helper()
 	var out []*Conn
-	w := newWorker(Config{MaxFlows: 64, IdleTimeout: 5 * time.Minute}, func(c *Conn) { out = append(out, c) })
-	base := time.Unix(1700000000, 0).UnixNano()
-	buf := make([]byte, 65535)
+	w := newWorker(Config{MaxFlows: 64, IdleTimeout: 5 * time.Minute, OnPacket: onPacket}, func(c *Conn) { out = append(out, c) })
 	for i, st := range steps {
-		cp, sp := uint16(40000), uint16(80)
-		if st.srcPort != 0 {
-			cp = st.srcPort
-		}
-		if st.serverPrt != 0 {
-			sp = st.serverPrt
-		}
-		seg := craft.Segment{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"), TTL: 64,
-			TCP: craft.TCP{SrcPort: cp, DstPort: sp, Flags: st.flags, Window: 1000}, Payload: make([]byte, st.n)}
-		isn, peer := uint32(1000), uint32(5000)
-		if st.fromSrv {
-			seg.Src, seg.Dst = seg.Dst, seg.Src
-			seg.TCP.SrcPort, seg.TCP.DstPort = sp, cp
-			isn, peer = peer, isn
-		}
-		seg.TCP.Seq = craft.Seq(isn + st.seq)
-		if st.absSeq {
-			seg.TCP.Seq = craft.Seq(st.seq)
-		}
-		if st.flags&craft.ACK != 0 {
-			seg.TCP.Ack = craft.Seq(peer + st.ack)
-		}
-		n, err := seg.Encode(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ip := append([]byte(nil), buf[:n]...)
-		if st.badIPSum {
-			ip[10] ^= 0xff
-		}
-		if st.tso {
-			binary.BigEndian.PutUint16(ip[2:], 0)
-			ip[10], ip[11] = 0, 0
-			binary.BigEndian.PutUint16(ip[10:], ^ipv4Sum(ip[:20]))
-		}
-		w.packet(int64(i+1), base+int64(st.at), ip)
+		w.packet(int64(i+1), stepsBase+int64(st.at), st.packet(t))
 	}
 	w.flushAll()
 	slices.SortFunc(out, func(a, b *Conn) int { return int(a.FirstPacket - b.FirstPacket) })
 	return out
+}
+
+// stepsBase is the capture time of a conversation's start, ns.
+var stepsBase = time.Unix(1700000000, 0).UnixNano()
+
+// packet is the IPv4 datagram of the step.
+func (st step) packet(t testing.TB) []byte {
+	cp, sp := uint16(40000), uint16(80)
+	if st.srcPort != 0 {
+		cp = st.srcPort
+	}
+	if st.serverPrt != 0 {
+		sp = st.serverPrt
+	}
+	win := uint16(1000)
+	if st.win != 0 || st.zeroWin {
+		win = st.win
+	}
+	seg := craft.Segment{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"), TTL: 64,
+		TCP: craft.TCP{SrcPort: cp, DstPort: sp, Flags: st.flags, Window: win}, Payload: make([]byte, st.n)}
+	if st.wsOpt {
+		seg.TCP.Options = []craft.Option{craft.WindowScaleOption(st.ws)}
+	}
+	isn, peer := uint32(1000), uint32(5000)
+	if st.isnC != 0 {
+		isn = st.isnC
+	}
+	if st.isnS != 0 {
+		peer = st.isnS
+	}
+	if st.fromSrv {
+		seg.Src, seg.Dst = seg.Dst, seg.Src
+		seg.TCP.SrcPort, seg.TCP.DstPort = sp, cp
+		isn, peer = peer, isn
+	}
+	seg.TCP.Seq = craft.Seq(isn + st.seq)
+	if st.absSeq {
+		seg.TCP.Seq = craft.Seq(st.seq)
+	}
+	if st.flags&craft.ACK != 0 {
+		seg.TCP.Ack = craft.Seq(peer + st.ack)
+	}
+	ip := make([]byte, 60+st.n)
+	n, err := seg.Encode(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip = ip[:n]
+	if st.badIPSum {
+		ip[10] ^= 0xff
+	}
+	if st.tso {
+		binary.BigEndian.PutUint16(ip[2:], 0)
+		ip[10], ip[11] = 0, 0
+		binary.BigEndian.PutUint16(ip[10:], ^ipv4Sum(ip[:20]))
+	}
+	return ip
 }
 
 func ipv4Sum(h []byte) uint16 {
