@@ -259,3 +259,37 @@ func TestRetransmittedSYN(t *testing.T) {
 		t.Errorf("retransmissions %d (want 2: the SYN and the data), out-of-order %d (want 0)", r, o)
 	}
 }
+
+// TestWiresharkRulesFromRandomConversations pins the rules of tshark 4.0
+// that the random conversations (wsrandom_test.go) found, one case each;
+// tshark gave these flags on the same packets.
+func TestWiresharkRulesFromRandomConversations(t *testing.T) {
+	rstFirst := step{fromSrv: true, flags: rstack, seq: 1, ack: 1, isnC: 111111}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		frame int // 1-based
+		want  Flag
+	}{
+		{"an ACK past everything sent is flagged", then(handshake(), c(3*ms, psh, 1, 1, 100), s(4*ms, ack, 1, 201, 0)), 5, FlagACKedUnseen},
+		{"once, until the other side's ACK moves", then(handshake(), c(3*ms, psh, 1, 1, 100), s(4*ms, ack, 1, 201, 0),
+			c(5*ms, psh, 101, 1, 100), s(6*ms, ack, 1, 301, 0)), 7, 0},
+		{"and again once it moved", then(handshake(), c(3*ms, psh, 1, 1, 100), s(4*ms, ack, 1, 201, 0),
+			s(5*ms, psh, 1, 201, 10), c(6*ms, psh, 101, 11, 100), s(7*ms, ack, 11, 301, 0)), 8, FlagACKedUnseen},
+		{"an ACK past a hole is flagged every time", then(handshake(), c(3*ms, psh, 1, 1, 100), c(4*ms, psh, 201, 1, 100), s(5*ms, ack, 1, 301, 0),
+			c(6*ms, psh, 401, 1, 100), s(7*ms, ack, 1, 501, 0)), 8, FlagACKedUnseen},
+		{"a retransmission answering it within 20 ms is fast", then(handshake(), c(3*ms, psh, 1, 1, 100), s(4*ms, fin, 1, 101, 0),
+			c(50*ms, psh, 101, 1, 100), s(51*ms, fin, 1, 209, 0)), 7, FlagRetransmission | FlagFastRetransmission | FlagACKedUnseen},
+		{"past a hole it is not", then(handshake(), c(3*ms, psh, 1, 1, 100), s(4*ms, fin, 1, 101, 0),
+			c(50*ms, psh, 101, 1, 100), c(60*ms, psh, 301, 1, 100), s(61*ms, fin, 1, 401, 0)), 8, FlagRetransmission | FlagACKedUnseen},
+		{"a SYN after a lone RST reuses the ports", []step{rstFirst, c(1*ms, syn, 0, 0, 0), s(2*ms, synack, 0, 1, 0)}, 2, FlagPortReuse},
+		{"its SYN-ACK does not", []step{rstFirst, c(1*ms, syn, 0, 0, 0), s(2*ms, synack, 0, 1, 0)}, 3, 0},
+		{"a SYN-ACK's window is not scaled", []step{{flags: syn, wsOpt: true, ws: 4}, {at: 1 * ms, fromSrv: true, flags: synack, ack: 1, wsOpt: true, ws: 5},
+			c(2*ms, ack, 1, 1, 0), c(3*ms, psh, 1, 1, 1000)}, 4, FlagWindowFull},
+	} {
+		flags := stepFlags(t, tc.steps)
+		if got := flags[tc.frame-1] &^ (FlagBadChecksum | FlagChallengeACK); got != tc.want {
+			t.Errorf("%s: frame %d has %v, want %v", tc.name, tc.frame, got.Names(), tc.want.Names())
+		}
+	}
+}
