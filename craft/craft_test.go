@@ -266,6 +266,19 @@ func TestLinkOffsets(t *testing.T) {
 		{LinkSLL, append(make([]byte, 14), append([]byte{0x86, 0xdd}, synAckV6...)...), 16, true},
 		{LinkSLL2, append([]byte{0x08, 0x00}, make([]byte, 18)...), 20, true},
 		{LinkEthernet, eth[:10], 0, false},
+		// ARCNET (as tshark reads it): BSD's with RFC 1201, an exception
+		// packet and RFC 1051; Linux's with its 2-byte offset; IPv6; ARP
+		// is not IP; cut headers.
+		{LinkARCNET, append([]byte{1, 2, 212, 0, 0, 1}, synV4...), 6, true},
+		{LinkARCNET, append([]byte{1, 2, 212, 0xff, 0xff, 0xff, 212, 0, 0, 1}, synV4...), 10, true},
+		{LinkARCNET, append([]byte{1, 2, 240}, synV4...), 3, true},
+		{LinkARCNETLx, append([]byte{1, 2, 0, 0, 240}, synV4...), 5, true},
+		{LinkARCNETLx, append([]byte{1, 2, 0, 0, 212, 0, 0, 1}, synV4...), 8, true},
+		{LinkARCNETLx, append([]byte{1, 2, 0, 0, 196, 0, 0, 1}, synAckV6...), 8, true},
+		{LinkARCNETLx, append([]byte{1, 2, 0, 0, 212, 0xff, 0, 1}, synV4...), 8, true}, // no exception packets in Linux's
+		{LinkARCNET, append([]byte{1, 2, 241}, synV4...), 0, false},
+		{LinkARCNET, []byte{1, 2, 212, 0xff, 0xff}, 0, false},
+		{LinkARCNETLx, []byte{1, 2, 0}, 0, false},
 		{999, synV4, 0, false},
 	} {
 		off, err := IPOffset(tc.lt, tc.b)

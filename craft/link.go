@@ -9,7 +9,9 @@ import (
 const (
 	LinkNull     = 0
 	LinkEthernet = 1
-	LinkRawOld   = 12 // DLT_RAW on most platforms
+	LinkARCNET   = 7   // BSD ARCNET: source, destination, then the protocol ID
+	LinkARCNETLx = 129 // Linux ARCNET: source, destination, a 2-byte offset, then the protocol ID
+	LinkRawOld   = 12  // DLT_RAW on most platforms
 	LinkFDDI     = 10
 	LinkRawBSD   = 14
 	LinkLoop     = 108
@@ -70,6 +72,10 @@ func linkPayload(linkType int, b []byte, enc *Encaps) (int, error) {
 			return 21, nil
 		}
 		return 0, ErrNotIPLink
+	case LinkARCNET:
+		return arcnetPayload(b, 2, true)
+	case LinkARCNETLx:
+		return arcnetPayload(b, 4, false)
 	case LinkNull, LinkLoop:
 		if len(b) < 4 {
 			return 0, ErrShort
@@ -99,6 +105,42 @@ func linkPayload(linkType int, b []byte, enc *Encaps) (int, error) {
 		return 0, ErrNotIPLink
 	}
 	return 0, ErrUnsupportedLink
+}
+
+// ARCNET protocol IDs (the datagram's type, as Wireshark's
+// arcnet_pids.h and RFC 1051/1201 number them).
+const (
+	arcnetIP1051 = 240 // RFC 1051: the datagram follows the ID
+	arcnetIP1201 = 212 // RFC 1201: a split flag and a sequence number first
+	arcnetIPv6   = 196 // RFC 2497, framed as RFC 1201
+)
+
+// arcnetPayload finds the IP datagram in an ARCNET frame whose protocol ID
+// is at off. An RFC 1201 header has a split flag and a 2-byte sequence
+// number; in BSD's frames (exceptions) a flag of 0xff means an exception
+// packet, whose real header comes 4 bytes later. A datagram that RFC 1201
+// split over several ARCNET packets is read from its first packet only.
+func arcnetPayload(b []byte, off int, exceptions bool) (int, error) {
+	if len(b) < off+1 {
+		return 0, ErrShort
+	}
+	switch b[off] {
+	case arcnetIP1051:
+		return off + 1, nil
+	case arcnetIP1201, arcnetIPv6:
+		off++
+		if len(b) < off+1 {
+			return 0, ErrShort
+		}
+		if exceptions && b[off] == 0xff {
+			off += 4
+		}
+		if len(b) < off+3 {
+			return 0, ErrShort
+		}
+		return off + 3, nil
+	}
+	return 0, ErrNotIPLink
 }
 
 // etherPayload reads the EtherType at off, stepping over VLAN tags (up to

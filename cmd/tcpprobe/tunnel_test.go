@@ -296,3 +296,68 @@ func checkVXLANConn(t *testing.T, out, target string, n int) {
 		t.Errorf("no connection to %s in %s", target, out)
 	}
 }
+
+// TestARCNETCaptures: the datagrams of four Zeek captures framed as ARCNET,
+// BSD's link type (RFC 1201 headers, every third one an exception packet)
+// and Linux's (RFC 1051 for IPv4, RFC 1201 for IPv6), give the per-packet
+// analysis of the plain captures, and tshark reads the same TCP packets in
+// them.
+func TestARCNETCaptures(t *testing.T) {
+	t.Parallel()
+	tsharktest.Need(t)
+	dir := testpaths.ZeekPcaps(t)
+	for _, name := range []string{"http-get.pcap", "tcp-reassembly.pcap", "tcp-retransmit-fast009.pcap", "chksums-ip6-tcp-good-chksum.pcap"} {
+		src := filepath.Join(dir, name)
+		frames := readFrames(t, src)
+		plain := packetLines(t, src)
+		theirsPlain := tsharktest.Analysis(t, src)
+		for _, link := range []int{craft.LinkARCNET, craft.LinkARCNETLx} {
+			t.Run(fmt.Sprint(name, "/", link), func(t *testing.T) {
+				t.Parallel()
+				out := make([]capture.Frame, len(frames))
+				for i, f := range frames {
+					hdr := []byte{1, 2} // source and destination station
+					if link == craft.LinkARCNETLx {
+						hdr = append(hdr, 0, 0) // offset
+					}
+					off, err := craft.IPOffset(f.LinkType, f.Data)
+					if err != nil {
+						off = 0
+					}
+					var ip []byte
+					switch {
+					case err != nil:
+						hdr, ip = append(hdr, 241), f.Data // ARP (RFC 1051): not IP, keeps the numbering
+					case f.Data[off]>>4 == 6:
+						hdr, ip = append(hdr, 196, 0, 0, byte(i)), f.Data[off:] // IPv6, split flag 0, sequence
+					case link == craft.LinkARCNETLx:
+						hdr, ip = append(hdr, 240), f.Data[off:] // IPv4, RFC 1051
+					case i%3 == 0:
+						hdr, ip = append(hdr, 212, 0xff, 0xff, 0xff, 212, 0, 0, byte(i)), f.Data[off:] // an exception packet
+					default:
+						hdr, ip = append(hdr, 212, 0, 0, byte(i)), f.Data[off:] // IPv4, RFC 1201
+					}
+					data := append(hdr, ip...)
+					// The original length too: some frames were cut by the snap length.
+					out[i] = capture.Frame{Time: f.Time, Data: data, Length: len(hdr) + f.Length - off, LinkType: link}
+				}
+				path := filepath.Join(t.TempDir(), "arcnet.pcap")
+				if err := capture.WriteFile(path, link, out); err != nil {
+					t.Fatal(err)
+				}
+				if got := packetLines(t, path); !maps2Equal(got, plain) {
+					t.Errorf("per-packet analysis differs over ARCNET:\n got %v\nwant %v", got, plain)
+				}
+				theirs := tsharktest.Analysis(t, path)
+				if len(theirs) != len(theirsPlain) {
+					t.Errorf("tshark analyzes %d TCP packets over ARCNET, %d without", len(theirs), len(theirsPlain))
+				}
+				for frame, want := range theirsPlain {
+					if got := theirs[frame]; !slices.Equal(sorted(got), sorted(want)) {
+						t.Errorf("tshark on frame %d: %v over ARCNET, %v without", frame, got, want)
+					}
+				}
+			})
+		}
+	}
+}
