@@ -11,24 +11,18 @@ import (
 // pcapReader reads classic pcap files with a large buffer and no copy per
 // packet: the analyzer's hot path. Frame data is valid until the next call.
 type pcapReader struct {
-	r       io.Reader
-	buf     []byte
-	off     int // start of unread data in buf
-	end     int // end of valid data in buf
+	stream
 	order   binary.ByteOrder
 	nano    bool
 	link    int
 	snaplen uint32
-	eof     bool
-	err     error // a corrupt record found by readChunk, returned on the next call
-	name    string
 }
 
 // maxFrame bounds one record's captured length: larger is corruption.
 const maxFrame = 256 << 10
 
 func newPcapReader(r io.Reader, name string) (*pcapReader, error) {
-	p := &pcapReader{r: r, buf: make([]byte, 512<<10), name: name}
+	p := &pcapReader{stream: newStream(r, name)}
 	if err := p.fill(24); err != nil {
 		return nil, fmt.Errorf("%s: pcap header: %w", name, err)
 	}
@@ -49,39 +43,6 @@ func newPcapReader(r io.Reader, name string) (*pcapReader, error) {
 	p.link = int(p.order.Uint32(h[20:]) & 0x0fffffff)
 	p.off = 24
 	return p, nil
-}
-
-// fill makes at least n bytes available from off.
-func (p *pcapReader) fill(n int) error {
-	if p.end-p.off >= n {
-		return nil
-	}
-	if p.off > 0 {
-		copy(p.buf, p.buf[p.off:p.end])
-		p.end -= p.off
-		p.off = 0
-	}
-	if n > len(p.buf) {
-		nb := make([]byte, n)
-		copy(nb, p.buf[:p.end])
-		p.buf = nb
-	}
-	for p.end < n {
-		if p.eof {
-			if p.end == 0 {
-				return io.EOF
-			}
-			return io.ErrUnexpectedEOF
-		}
-		m, err := p.r.Read(p.buf[p.end:])
-		p.end += m
-		if err == io.EOF {
-			p.eof = true
-		} else if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (p *pcapReader) next() (Frame, error) {
@@ -124,30 +85,11 @@ const MinChunk = maxFrame + 16
 // it, and returns how many bytes and records it holds. A record cut by
 // the end of dst stays for the next call.
 func (p *pcapReader) readChunk(dst []byte) (c Chunk, err error) {
-	if p.err != nil {
-		return c, p.err
+	n, fromBuf, err := p.startChunk(dst)
+	if err != nil {
+		return c, err
 	}
-	if len(dst) < MinChunk {
-		return c, fmt.Errorf("%s: chunk buffer of %d bytes is smaller than a record can be", p.name, len(dst))
-	}
-	var n, frames, last int
-	n = copy(dst, p.buf[p.off:p.end])
-	p.off += n
-	fromBuf := p.off < p.end // dst holds nothing but buffered bytes
-	if !fromBuf {
-		p.off, p.end = 0, 0
-		for n < len(dst) && !p.eof {
-			m, rerr := p.r.Read(dst[n:])
-			n += m
-			if rerr == io.EOF {
-				p.eof = true
-			} else if rerr != nil {
-				p.err = fmt.Errorf("%s: %w", p.name, rerr)
-				break
-			}
-		}
-	}
-	off := 0
+	off, frames, last := 0, 0, 0
 	for off+16 <= n {
 		incl := int(p.order.Uint32(dst[off+8:]))
 		if incl > maxFrame {
@@ -161,24 +103,8 @@ func (p *pcapReader) readChunk(dst []byte) (c Chunk, err error) {
 		off += 16 + incl
 		frames++
 	}
-	if p.err == nil {
-		rest := dst[off:n]
-		if fromBuf {
-			p.off -= len(rest)
-		} else {
-			p.end = copy(p.buf, rest)
-		}
-		if frames == 0 && p.eof {
-			// Nothing more will come (a buffer always holds a record).
-			if len(rest) == 0 {
-				return c, io.EOF
-			}
-			p.err = fmt.Errorf("%s: truncated file: %w", p.name, io.ErrUnexpectedEOF)
-			p.off, p.end = 0, 0
-		}
-	}
-	if frames == 0 && p.err != nil {
-		return c, p.err
+	if err := p.endChunk(dst, off, n, fromBuf, frames > 0); err != nil {
+		return c, err
 	}
 	return Chunk{N: off, Frames: frames, First: p.stamp(dst), Last: p.stamp(dst[last:])}, nil
 }
@@ -202,7 +128,7 @@ type Chunk struct {
 type Records struct {
 	Data []byte
 	off  int
-	big  bool
+	big  byteOrder
 	nano bool
 	link int // the link type of the record NextWire returned last
 	// pcapng: blocks, and the interface table they refer to

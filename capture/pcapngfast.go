@@ -53,21 +53,15 @@ func (f *ngIface) ns(ts uint64) int64 {
 }
 
 type ngReader struct {
-	r      io.Reader
-	buf    []byte
-	off    int
-	end    int
-	eof    bool
-	err    error
-	name   string
-	big    bool
+	stream
+	big    byteOrder
 	ifaces []ngIface // the section's interfaces; replaced, never changed in place
 	frames []byte    // the buffer of next/nextRaw
 	recs   Records   // the records of frames not yet returned
 }
 
 func newNgReader(r io.Reader, name string) (*ngReader, error) {
-	p := &ngReader{r: r, buf: make([]byte, 512<<10), name: name}
+	p := &ngReader{stream: newStream(r, name)}
 	if err := p.fill(12); err != nil {
 		return nil, fmt.Errorf("%s: pcapng section header: %w", name, io.ErrUnexpectedEOF)
 	}
@@ -75,53 +69,6 @@ func newNgReader(r io.Reader, name string) (*ngReader, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// fill makes at least n bytes available from off (as pcapReader.fill).
-func (p *ngReader) fill(n int) error {
-	if p.end-p.off >= n {
-		return nil
-	}
-	if p.off > 0 {
-		copy(p.buf, p.buf[p.off:p.end])
-		p.end -= p.off
-		p.off = 0
-	}
-	if n > len(p.buf) {
-		nb := make([]byte, n)
-		copy(nb, p.buf[:p.end])
-		p.buf = nb
-	}
-	for p.end < n {
-		if p.eof {
-			if p.end == 0 {
-				return io.EOF
-			}
-			return io.ErrUnexpectedEOF
-		}
-		m, err := p.r.Read(p.buf[p.end:])
-		p.end += m
-		if err == io.EOF {
-			p.eof = true
-		} else if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p *ngReader) u32(b []byte) uint32 {
-	if p.big {
-		return binary.BigEndian.Uint32(b)
-	}
-	return binary.LittleEndian.Uint32(b)
-}
-
-func (p *ngReader) u16(b []byte) uint16 {
-	if p.big {
-		return binary.BigEndian.Uint16(b)
-	}
-	return binary.LittleEndian.Uint16(b)
 }
 
 // section reads the section header block at the start of b (at least 12
@@ -136,12 +83,12 @@ func (p *ngReader) section(b []byte) (need int, err error) {
 	default:
 		return 0, fmt.Errorf("%s: pcapng: bad byte-order magic in a section header", p.name)
 	}
-	n := int(p.u32(b[4:]))
+	n := int(p.big.u32(b[4:]))
 	if n < 28 || n > maxFrame {
 		return 0, fmt.Errorf("%s: corrupt pcapng section header: length %d", p.name, n)
 	}
 	if len(b) >= 16 {
-		if major, minor := p.u16(b[12:]), p.u16(b[14:]); major != 1 || minor != 0 && minor != 2 {
+		if major, minor := p.big.u16(b[12:]), p.big.u16(b[14:]); major != 1 || minor != 0 && minor != 2 {
 			return 0, fmt.Errorf("%s: pcapng version %d.%d: not supported", p.name, major, minor)
 		}
 	}
@@ -157,11 +104,11 @@ func (p *ngReader) iface(b []byte) error {
 	if len(p.ifaces) >= ngMaxIfaces {
 		return fmt.Errorf("%s: pcapng: more than %d interfaces", p.name, ngMaxIfaces)
 	}
-	f := ngIface{link: int(p.u16(b[8:])), snap: p.u32(b[12:])}
+	f := ngIface{link: int(p.big.u16(b[8:])), snap: p.big.u32(b[12:])}
 	resol := uint8(0)
 	opts := b[16 : len(b)-4]
 	for len(opts) >= 4 {
-		code, n := p.u16(opts), int(p.u16(opts[2:]))
+		code, n := p.big.u16(opts), int(p.big.u16(opts[2:]))
 		if code == 0 || 4+n > len(opts) {
 			break
 		}
@@ -212,18 +159,18 @@ func (p *ngReader) packet(typ uint32, b []byte) error {
 		if len(b) < 32 {
 			return fmt.Errorf("%s: corrupt pcapng packet block: length %d", p.name, len(b))
 		}
-		id, incl, hdr = int(p.u32(b[8:])), int(p.u32(b[20:])), 28
+		id, incl, hdr = int(p.big.u32(b[8:])), int(p.big.u32(b[20:])), 28
 	case ngPB:
 		if len(b) < 32 {
 			return fmt.Errorf("%s: corrupt pcapng packet block: length %d", p.name, len(b))
 		}
-		id, incl, hdr = int(p.u16(b[8:])), int(p.u32(b[20:])), 28
+		id, incl, hdr = int(p.big.u16(b[8:])), int(p.big.u32(b[20:])), 28
 	case ngSPB:
 		if len(b) < 16 {
 			return fmt.Errorf("%s: corrupt pcapng packet block: length %d", p.name, len(b))
 		}
 		id, hdr = 0, 12
-		incl = min(int(p.u32(b[8:])), len(b)-16)
+		incl = min(int(p.big.u32(b[8:])), len(b)-16)
 	}
 	if id >= len(p.ifaces) {
 		return fmt.Errorf("%s: corrupt pcapng packet block: interface %d of %d", p.name, id, len(p.ifaces))
@@ -238,27 +185,9 @@ func (p *ngReader) packet(typ uint32, b []byte) error {
 // share one interface table, and returns how many bytes and packets it
 // holds.
 func (p *ngReader) readChunk(dst []byte) (c Chunk, err error) {
-	if p.err != nil {
-		return c, p.err
-	}
-	if len(dst) < MinChunk {
-		return c, fmt.Errorf("%s: chunk buffer of %d bytes is smaller than a record can be", p.name, len(dst))
-	}
-	n := copy(dst, p.buf[p.off:p.end])
-	p.off += n
-	fromBuf := p.off < p.end
-	if !fromBuf {
-		p.off, p.end = 0, 0
-		for n < len(dst) && !p.eof {
-			m, rerr := p.r.Read(dst[n:])
-			n += m
-			if rerr == io.EOF {
-				p.eof = true
-			} else if rerr != nil {
-				p.err = fmt.Errorf("%s: %w", p.name, rerr)
-				break
-			}
-		}
+	n, fromBuf, err := p.startChunk(dst)
+	if err != nil {
+		return c, err
 	}
 	off, frames, firstAt, lastAt := 0, 0, 0, 0
 	big := p.big
@@ -266,7 +195,7 @@ func (p *ngReader) readChunk(dst []byte) (c Chunk, err error) {
 walk:
 	for off+12 <= n {
 		b := dst[off:n]
-		typ := p.u32(b)
+		typ := p.big.u32(b)
 		if typ == ngSHB && off > 0 {
 			break // a new section (byte order, interfaces): the next buffer
 		}
@@ -278,7 +207,7 @@ walk:
 			}
 			big, ifaces = p.big, p.ifaces
 		} else {
-			size = int(p.u32(b[4:]))
+			size = int(p.big.u32(b[4:]))
 			if size < 12 || size > maxFrame {
 				p.err = fmt.Errorf("%s: corrupt pcapng block: length %d", p.name, size)
 				break
@@ -309,31 +238,13 @@ walk:
 		off += size
 	}
 	p.recs = Records{big: big, ng: true, ifaces: ifaces}
-	if p.err == nil {
-		rest := dst[off:n]
-		if fromBuf {
-			p.off -= len(rest)
-		} else {
-			if len(rest) > len(p.buf) {
-				p.buf = make([]byte, len(rest))
-			}
-			p.end = copy(p.buf, rest)
-		}
-		if off == 0 && p.eof {
-			if len(rest) == 0 {
-				return c, io.EOF
-			}
-			p.err = fmt.Errorf("%s: truncated file: %w", p.name, io.ErrUnexpectedEOF)
-			p.off, p.end = 0, 0
-		}
-	}
-	if off == 0 && p.err != nil {
-		return c, p.err
+	if err := p.endChunk(dst, off, n, fromBuf, off > 0); err != nil {
+		return c, err
 	}
 	c = Chunk{N: off, Frames: frames}
 	if frames > 0 {
-		c.First = p.recs.blockTime(p.u32(dst[firstAt:]), dst[firstAt:])
-		c.Last = p.recs.blockTime(p.u32(dst[lastAt:]), dst[lastAt:])
+		c.First = p.recs.blockTime(p.big.u32(dst[firstAt:]), dst[firstAt:])
+		c.Last = p.recs.blockTime(p.big.u32(dst[lastAt:]), dst[lastAt:])
 	}
 	return c, nil
 }
@@ -374,25 +285,11 @@ func (r *Records) blockTime(typ uint32, b []byte) int64 {
 	}
 	var id uint32
 	if typ == ngEPB {
-		id = r.u32(b[8:])
+		id = r.big.u32(b[8:])
 	} else {
-		id = uint32(r.u16(b[8:]))
+		id = uint32(r.big.u16(b[8:]))
 	}
-	return r.ifaces[id].ns(uint64(r.u32(b[12:]))<<32 | uint64(r.u32(b[16:])))
-}
-
-func (r *Records) u32(b []byte) uint32 {
-	if r.big {
-		return binary.BigEndian.Uint32(b)
-	}
-	return binary.LittleEndian.Uint32(b)
-}
-
-func (r *Records) u16(b []byte) uint16 {
-	if r.big {
-		return binary.BigEndian.Uint16(b)
-	}
-	return binary.LittleEndian.Uint16(b)
+	return r.ifaces[id].ns(uint64(r.big.u32(b[12:]))<<32 | uint64(r.big.u32(b[16:])))
 }
 
 // nextBlock is NextWire over pcapng blocks: it walks over blocks without
@@ -400,8 +297,8 @@ func (r *Records) u16(b []byte) uint16 {
 func (r *Records) nextBlock() (data []byte, ts int64, orig int, ok bool) {
 	for r.off+12 <= len(r.Data) {
 		b := r.Data[r.off:]
-		typ := r.u32(b)
-		size := int(r.u32(b[4:]))
+		typ := r.big.u32(b)
+		size := int(r.big.u32(b[4:]))
 		if size < 12 || size > len(b) {
 			return nil, 0, 0, false
 		}
@@ -410,11 +307,11 @@ func (r *Records) nextBlock() (data []byte, ts int64, orig int, ok bool) {
 		var id, incl, hdr int
 		switch typ {
 		case ngEPB:
-			id, incl, orig, hdr = int(r.u32(b[8:])), int(r.u32(b[20:])), int(r.u32(b[24:])), 28
+			id, incl, orig, hdr = int(r.big.u32(b[8:])), int(r.big.u32(b[20:])), int(r.big.u32(b[24:])), 28
 		case ngPB:
-			id, incl, orig, hdr = int(r.u16(b[8:])), int(r.u32(b[20:])), int(r.u32(b[24:])), 28
+			id, incl, orig, hdr = int(r.big.u16(b[8:])), int(r.big.u32(b[20:])), int(r.big.u32(b[24:])), 28
 		case ngSPB:
-			orig, hdr = int(r.u32(b[8:])), 12
+			orig, hdr = int(r.big.u32(b[8:])), 12
 			incl = min(orig, size-16)
 			if snap := int(r.ifaces[0].snap); snap != 0 && incl > snap {
 				incl = snap
@@ -429,4 +326,21 @@ func (r *Records) nextBlock() (data []byte, ts int64, orig int, ok bool) {
 		return b[hdr : hdr+incl : hdr+incl], r.blockTime(typ, b), orig, true
 	}
 	return nil, 0, 0, false
+}
+
+// byteOrder is a section's (or file's) byte order: true for big-endian.
+type byteOrder bool
+
+func (o byteOrder) u32(b []byte) uint32 {
+	if o {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (o byteOrder) u16(b []byte) uint16 {
+	if o {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
 }

@@ -24,6 +24,26 @@ import (
 	"github.com/tcpprobe/tcpprobe/lab/labtest"
 )
 
+// reframed are the Zeek captures whose datagrams the tests put in other
+// frames: IPv4 and IPv6, loss, retransmissions, a cut frame.
+var reframed = []string{"http-get.pcap", "tcp-reassembly.pcap", "tcp-retransmit-fast009.pcap", "chksums-ip6-tcp-good-chksum.pcap"}
+
+// sameTsharkAnalysis checks that tshark's analysis of path equals want,
+// its analysis of the plain capture (so tshark reads the frames the way
+// they were built).
+func sameTsharkAnalysis(t *testing.T, path, how string, want map[int64][]string) {
+	t.Helper()
+	theirs := tsharktest.Analysis(t, path)
+	if len(theirs) != len(want) {
+		t.Errorf("tshark analyzes %d TCP packets %s, %d without", len(theirs), how, len(want))
+	}
+	for frame, w := range want {
+		if got := theirs[frame]; !slices.Equal(sorted(got), sorted(w)) {
+			t.Errorf("tshark on frame %d: %v %s, %v without", frame, got, how, w)
+		}
+	}
+}
+
 // TestTunnelledCaptures wraps every IP datagram of real captures (Zeek's
 // test traces) in each tunnel analyze decodes and checks, packet by packet,
 // that analyze sees inside the tunnel exactly what it sees without it (and
@@ -35,7 +55,7 @@ func TestTunnelledCaptures(t *testing.T) {
 	t.Parallel()
 	tsharktest.Need(t)
 	dir := testpaths.ZeekPcaps(t)
-	for _, name := range []string{"http-get.pcap", "tcp-reassembly.pcap", "tcp-retransmit-fast009.pcap", "chksums-ip6-tcp-good-chksum.pcap"} {
+	for _, name := range reframed {
 		src := filepath.Join(dir, name)
 		frames := readFrames(t, src)
 		plainPkts := packetLines(t, src)
@@ -79,15 +99,7 @@ func TestTunnelledCaptures(t *testing.T) {
 				}
 				// tshark sees through the tunnel too: its analysis inside
 				// equals its analysis without.
-				theirs := tsharktest.Analysis(t, out)
-				if len(theirs) != len(theirsPlain) {
-					t.Errorf("tshark analyzes %d TCP packets inside %s, %d without", len(theirs), kind, len(theirsPlain))
-				}
-				for frame, want := range theirsPlain {
-					if got := theirs[frame]; !slices.Equal(sorted(got), sorted(want)) {
-						t.Errorf("tshark on frame %d: %v inside %s, %v without", frame, got, kind, want)
-					}
-				}
+				sameTsharkAnalysis(t, out, "inside "+kind, theirsPlain)
 			})
 		}
 	}
@@ -306,7 +318,7 @@ func TestARCNETCaptures(t *testing.T) {
 	t.Parallel()
 	tsharktest.Need(t)
 	dir := testpaths.ZeekPcaps(t)
-	for _, name := range []string{"http-get.pcap", "tcp-reassembly.pcap", "tcp-retransmit-fast009.pcap", "chksums-ip6-tcp-good-chksum.pcap"} {
+	for _, name := range reframed {
 		src := filepath.Join(dir, name)
 		frames := readFrames(t, src)
 		plain := packetLines(t, src)
@@ -348,15 +360,7 @@ func TestARCNETCaptures(t *testing.T) {
 				if got := packetLines(t, path); !maps2Equal(got, plain) {
 					t.Errorf("per-packet analysis differs over ARCNET:\n got %v\nwant %v", got, plain)
 				}
-				theirs := tsharktest.Analysis(t, path)
-				if len(theirs) != len(theirsPlain) {
-					t.Errorf("tshark analyzes %d TCP packets over ARCNET, %d without", len(theirs), len(theirsPlain))
-				}
-				for frame, want := range theirsPlain {
-					if got := theirs[frame]; !slices.Equal(sorted(got), sorted(want)) {
-						t.Errorf("tshark on frame %d: %v over ARCNET, %v without", frame, got, want)
-					}
-				}
+				sameTsharkAnalysis(t, path, "over ARCNET", theirsPlain)
 			})
 		}
 	}
