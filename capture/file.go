@@ -49,9 +49,10 @@ var ErrFormat = errors.New("not a pcap or pcapng file")
 
 // Magic numbers (pcap: tcpdump.org; pcapng: section header block type).
 const (
-	magicPcapMicro   = 0xa1b2c3d4
-	magicPcapNano    = 0xa1b23c4d
-	magicPcapngBlock = 0x0a0d0d0a
+	magicPcapMicro    = 0xa1b2c3d4
+	magicPcapNano     = 0xa1b23c4d
+	magicPcapModified = 0xa1b2cd34 // Kuznetsov's patched libpcap
+	magicPcapngBlock  = 0x0a0d0d0a
 )
 
 // OpenFile opens a pcap or pcapng file, or standard input for "-". The
@@ -109,7 +110,8 @@ func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
 			return nil, err
 		}
 		r.ng = ng
-	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
+	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano ||
+		le == magicPcapModified || be == magicPcapModified:
 		pr, err := newPcapReader(br, name)
 		if err != nil {
 			return nil, err
@@ -184,7 +186,7 @@ func (r *FileReader) Records(data []byte) Records {
 	if r.ng != nil {
 		return r.ng.records(data)
 	}
-	return Records{Data: data, big: r.fast.order == binary.BigEndian, nano: r.fast.nano, link: r.link}
+	return Records{Data: data, big: r.fast.order == binary.BigEndian, nano: r.fast.nano, extra: r.fast.extra, link: r.link}
 }
 
 // Progress returns how many bytes of the file were read and its size (0

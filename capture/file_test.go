@@ -252,3 +252,68 @@ func TestPcapngMixedLinkTypesAndEmpty(t *testing.T) {
 		t.Errorf("a section header alone: %v, want io.EOF", err)
 	}
 }
+
+// TestModifiedPcap: a capture in Kuznetsov's modified pcap format (magic
+// a1b2cd34, 24-byte record headers; old Red Hat tcpdump) reads to the same
+// frames as the classic file it was made from, by frames and in chunks,
+// and tshark reads the same number of TCP packets from it.
+func TestModifiedPcap(t *testing.T) {
+	src := filepath.Join(testpaths.ZeekPcaps(t), "tcp-retransmit-fast009.pcap")
+	orig, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if binary.LittleEndian.Uint32(orig) != magicPcapMicro {
+		t.Fatal("the source is not a little-endian microsecond pcap")
+	}
+	mod := append([]byte(nil), orig[:24]...)
+	binary.LittleEndian.PutUint32(mod, magicPcapModified)
+	for off := 24; off+16 <= len(orig); {
+		incl := int(binary.LittleEndian.Uint32(orig[off+8:]))
+		mod = append(mod, orig[off:off+16]...)
+		mod = append(mod, 2, 0, 0, 0, 0x08, 0x00, 0, 0) // ifindex, protocol (IPv4), packet type, padding
+		mod = append(mod, orig[off+16:off+16+incl]...)
+		off += 16 + incl
+	}
+	path := filepath.Join(t.TempDir(), "modified.pcap")
+	if err := os.WriteFile(path, mod, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := readAllFrames(t, src)
+	got := readAllFrames(t, path)
+	if len(got) != len(want) || len(want) == 0 {
+		t.Fatalf("%d frames, the classic file %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i].Data, want[i].Data) || !got[i].Time.Equal(want[i].Time) || got[i].Length != want[i].Length {
+			t.Errorf("frame %d differs", i+1)
+		}
+	}
+	if next, chunked, nerr, cerr := readAll(t, mod, MinChunk); len(chunked) != len(next) || len(next) != len(want) || nerr != io.EOF || cerr != io.EOF {
+		t.Errorf("by frames %d (%v), in chunks %d (%v), want %d", len(next), nerr, len(chunked), cerr, len(want))
+	}
+	if n, m := tsharkCount(t, path, "tcp"), tsharkCount(t, src, "tcp"); n != m {
+		t.Errorf("tshark reads %d TCP packets, %d from the classic file", n, m)
+	}
+}
+
+func readAllFrames(t *testing.T, path string) []Frame {
+	t.Helper()
+	r, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []Frame
+	for {
+		f, err := r.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Data = append([]byte(nil), f.Data...)
+		out = append(out, f)
+	}
+}

@@ -14,6 +14,7 @@ type pcapReader struct {
 	stream
 	order   binary.ByteOrder
 	nano    bool
+	extra   int // record header bytes past the 16 standard ones (8 in Kuznetsov's modified pcap)
 	link    int
 	snaplen uint32
 }
@@ -36,6 +37,13 @@ func newPcapReader(r io.Reader, name string) (*pcapReader, error) {
 		p.order = binary.BigEndian
 	case binary.BigEndian.Uint32(h) == magicPcapNano:
 		p.order, p.nano = binary.BigEndian, true
+	case binary.LittleEndian.Uint32(h) == magicPcapModified:
+		// Kuznetsov's patched libpcap (old Red Hat tcpdump): each record
+		// header adds the interface index, protocol and packet type, as
+		// libpcap reads them.
+		p.order, p.extra = binary.LittleEndian, 8
+	case binary.BigEndian.Uint32(h) == magicPcapModified:
+		p.order, p.extra = binary.BigEndian, 8
 	default:
 		return nil, fmt.Errorf("%s: %w", name, ErrFormat)
 	}
@@ -56,30 +64,31 @@ func (p *pcapReader) next() (Frame, error) {
 // nextRaw returns the next record's data, its timestamp in nanoseconds
 // since the epoch and its original length, without building a Frame.
 func (p *pcapReader) nextRaw() ([]byte, int64, int, error) {
-	if err := p.fill(16); err != nil {
+	hl := 16 + p.extra
+	if err := p.fill(hl); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, 0, 0, io.EOF
 		}
 		return nil, 0, 0, fmt.Errorf("%s: truncated file: %w", p.name, err)
 	}
-	h := p.buf[p.off : p.off+16]
+	h := p.buf[p.off : p.off+hl]
 	ts := p.stamp(h)
 	incl := p.order.Uint32(h[8:])
 	orig := p.order.Uint32(h[12:])
 	if incl > maxFrame {
 		return nil, 0, 0, fmt.Errorf("%s: corrupt record: captured length %d", p.name, incl)
 	}
-	if err := p.fill(16 + int(incl)); err != nil {
+	if err := p.fill(hl + int(incl)); err != nil {
 		return nil, 0, 0, fmt.Errorf("%s: truncated file: %w", p.name, io.ErrUnexpectedEOF)
 	}
-	data := p.buf[p.off+16 : p.off+16+int(incl) : p.off+16+int(incl)]
-	p.off += 16 + int(incl)
+	data := p.buf[p.off+hl : p.off+hl+int(incl) : p.off+hl+int(incl)]
+	p.off += hl + int(incl)
 	return data, ts, int(orig), nil
 }
 
 // MinChunk is the smallest buffer ReadChunk accepts: one record of the
 // largest size read.
-const MinChunk = maxFrame + 16
+const MinChunk = maxFrame + 24
 
 // readChunk fills dst with whole records, reading the file straight into
 // it, and returns how many bytes and records it holds. A record cut by
@@ -89,18 +98,18 @@ func (p *pcapReader) readChunk(dst []byte) (c Chunk, err error) {
 	if err != nil {
 		return c, err
 	}
-	off, frames, last := 0, 0, 0
-	for off+16 <= n {
+	off, frames, last, hl := 0, 0, 0, 16+p.extra
+	for off+hl <= n {
 		incl := int(p.order.Uint32(dst[off+8:]))
 		if incl > maxFrame {
 			p.err = fmt.Errorf("%s: corrupt record: captured length %d", p.name, incl)
 			break
 		}
-		if off+16+incl > n {
+		if off+hl+incl > n {
 			break
 		}
 		last = off
-		off += 16 + incl
+		off += hl + incl
 		frames++
 	}
 	if err := p.endChunk(dst, off, n, fromBuf, frames > 0); err != nil {
@@ -126,11 +135,12 @@ type Chunk struct {
 
 // Records walks the whole records ReadChunk put in a buffer.
 type Records struct {
-	Data []byte
-	off  int
-	big  byteOrder
-	nano bool
-	link int // the link type of the record NextWire returned last
+	Data  []byte
+	off   int
+	big   byteOrder
+	nano  bool
+	extra int // record header bytes past 16
+	link  int // the link type of the record NextWire returned last
 	// pcapng: blocks, and the interface table they refer to
 	ng     bool
 	ifaces []ngIface
@@ -152,10 +162,11 @@ func (r *Records) NextWire() (data []byte, ts int64, orig int, ok bool) {
 	if r.ng {
 		return r.nextBlock()
 	}
-	if r.off+16 > len(r.Data) {
+	hl := 16 + r.extra
+	if r.off+hl > len(r.Data) {
 		return nil, 0, 0, false
 	}
-	h := r.Data[r.off : r.off+16]
+	h := r.Data[r.off : r.off+hl]
 	var sec, frac int64
 	var incl int
 	if r.big {
@@ -163,7 +174,7 @@ func (r *Records) NextWire() (data []byte, ts int64, orig int, ok bool) {
 	} else {
 		sec, frac, incl, orig = int64(binary.LittleEndian.Uint32(h)), int64(binary.LittleEndian.Uint32(h[4:])), int(binary.LittleEndian.Uint32(h[8:])), int(binary.LittleEndian.Uint32(h[12:]))
 	}
-	start := r.off + 16
+	start := r.off + hl
 	if incl > len(r.Data)-start {
 		return nil, 0, 0, false
 	}
