@@ -24,9 +24,9 @@ func FuzzFileReader(f *testing.F) {
 	ip := []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2}
 	ng := (&ngFile{}).section(binary.BigEndian).iface(101, 0, 9, 0).epb(0, 5, ip, 20, "c").iface(1, 64, 0x94, 7).epb(1, 6, ip[:9], 20, "")
 	f.Add(ng.section(binary.LittleEndian).iface(101, 0, 0, 0).pb(0, 7, ip).spb(ip).b)
-	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1}) // a pcap magic and nothing else
+	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1})                                                // a pcap magic and nothing else
 	f.Add(append([]byte{0x34, 0xcd, 0xb2, 0xa1, 2, 0, 4, 0}, make([]byte, 16+24+20)...)) // modified pcap, one record
-	f.Add([]byte{0x1f, 0x8b, 0, 0})       // a gzip magic and garbage
+	f.Add([]byte{0x1f, 0x8b, 0, 0})                                                      // a gzip magic and garbage
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewFileReader(bytes.NewReader(data), "fuzz")
 		if err != nil {
