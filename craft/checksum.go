@@ -90,8 +90,8 @@ func pseudoSum(src, dst netip.Addr, proto uint8, n int) uint32 {
 	var s uint32
 	if src.Is4() {
 		a, b := src.As4(), dst.As4()
-		s = sum(s, a[:])
-		s = sum(s, b[:])
+		s = uint32(a[0])<<8 | uint32(a[1]) + (uint32(a[2])<<8 | uint32(a[3])) +
+			(uint32(b[0])<<8 | uint32(b[1])) + (uint32(b[2])<<8 | uint32(b[3]))
 	} else {
 		a, b := src.As16(), dst.As16()
 		s = sum(s, a[:])

@@ -128,6 +128,16 @@ func TestChecksumDetectsCorruption(t *testing.T) {
 	if p.ChecksumOK(b[:20]) {
 		t.Error("corrupted ip header passes checksum")
 	}
+	// An address the TCP checksum did not cover (its pseudo-header), with
+	// the IPv4 header's own checksum not asked for.
+	for _, i := range []int{12, 15, 16, 19} {
+		b = bytes.Clone(synV4)
+		b[i] ^= 0x10
+		_ = p.Decode(b)
+		if p.ChecksumOK(nil) {
+			t.Errorf("address byte %d changed: the tcp checksum passes", i)
+		}
+	}
 }
 
 func TestICMPQuote(t *testing.T) {

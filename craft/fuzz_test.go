@@ -205,3 +205,30 @@ func FuzzChecksum(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIPv4HeaderChecksum compares IPv4ChecksumOK (unrolled for 20-byte
+// headers) and the IPv4 pseudo-header sum with the 16-bit definition.
+func FuzzIPv4HeaderChecksum(f *testing.F) {
+	f.Add(synV4[:20], uint8(6), uint16(40))
+	f.Add(bytes.Repeat([]byte{0xff}, 24), uint8(17), uint16(0xffff))
+	f.Add(append([]byte{0x46}, make([]byte, 23)...), uint8(0), uint16(0))
+	f.Fuzz(func(t *testing.T, b []byte, proto uint8, n uint16) {
+		want := false
+		if len(b) >= IPv4MinHeader {
+			if hl := int(b[0]&0x0f) * 4; hl >= IPv4MinHeader && hl <= len(b) {
+				want = sum16(b[:hl]) == 0xffff
+			}
+		}
+		if got := IPv4ChecksumOK(b); got != want {
+			t.Fatalf("IPv4ChecksumOK %v, the definition %v", got, want)
+		}
+		if len(b) < 8 {
+			return
+		}
+		src, dst := netip.AddrFrom4([4]byte(b[:4])), netip.AddrFrom4([4]byte(b[4:8]))
+		pseudo := append(append(append([]byte(nil), b[:8]...), 0, proto), byte(n>>8), byte(n))
+		if got, want := fold(pseudoSum(src, dst, proto, int(n))), sum16(pseudo); got != want && !(got == 0xffff && want == 0) && !(got == 0 && want == 0xffff) {
+			t.Fatalf("pseudo-header sum %#x, the definition %#x", got, want)
+		}
+	})
+}

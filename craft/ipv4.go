@@ -144,5 +144,14 @@ func IPv4ChecksumOK(b []byte) bool {
 	if hl < IPv4MinHeader || hl > len(b) {
 		return false
 	}
+	if hl == IPv4MinHeader { // nearly always: ten words, unrolled
+		_ = b[19]
+		s := uint32(binary.BigEndian.Uint16(b)) + uint32(binary.BigEndian.Uint16(b[2:])) +
+			uint32(binary.BigEndian.Uint16(b[4:])) + uint32(binary.BigEndian.Uint16(b[6:])) +
+			uint32(binary.BigEndian.Uint16(b[8:])) + uint32(binary.BigEndian.Uint16(b[10:])) +
+			uint32(binary.BigEndian.Uint16(b[12:])) + uint32(binary.BigEndian.Uint16(b[14:])) +
+			uint32(binary.BigEndian.Uint16(b[16:])) + uint32(binary.BigEndian.Uint16(b[18:]))
+		return fold(s) == 0xffff
+	}
 	return fold(sum(0, b[:hl])) == 0xffff
 }

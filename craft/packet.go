@@ -33,6 +33,7 @@ type Packet struct {
 
 	upper    []byte // the upper-layer bytes, clipped to the IP length
 	upperLen int    // the upper-layer length from the IP header
+	addrs4   []byte // an IPv4 header's source and destination, as sent
 }
 
 // ErrNotIP is returned for data that is neither IPv4 nor IPv6.
@@ -43,7 +44,7 @@ var ErrNotIP = errors.New("not an ip packet")
 func (p *Packet) Decode(b []byte) error {
 	p.Version, p.Proto, p.HasTCP, p.HasICMP = 0, 0, false, false
 	p.Payload, p.PayloadLen, p.Truncated, p.Fragment, p.TSO = nil, 0, false, false, false
-	p.upper, p.upperLen = nil, 0
+	p.upper, p.upperLen, p.addrs4 = nil, 0, nil
 	if len(b) < 1 {
 		return ErrShort
 	}
@@ -55,6 +56,7 @@ func (p *Packet) Decode(b []byte) error {
 			return err
 		}
 		p.Version, p.Proto, off = 4, p.IPv4.Protocol, n
+		p.addrs4 = b[12:20]
 		total = int(p.IPv4.TotalLen)
 		if total == 0 {
 			// Captured before TCP segmentation offload filled it in: the
@@ -150,6 +152,13 @@ func (p *Packet) ChecksumOK(ipHeader []byte) bool {
 		return true
 	}
 	switch {
+	case p.HasTCP && p.addrs4 != nil:
+		// The IPv4 pseudo-header from the header's own bytes.
+		a := p.addrs4
+		s := uint32(a[0])<<8 | uint32(a[1]) + (uint32(a[2])<<8 | uint32(a[3])) +
+			(uint32(a[4])<<8 | uint32(a[5])) + (uint32(a[6])<<8 | uint32(a[7])) +
+			ProtoTCP + uint32(len(p.upper))
+		return fold(sum(s, p.upper)) == 0xffff
 	case p.HasTCP:
 		return TransportChecksum(p.Src(), p.Dst(), ProtoTCP, p.upper) == 0
 	case p.HasICMP && p.Version == 6:
