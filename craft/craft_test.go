@@ -505,3 +505,33 @@ func TestOffersAgreesWithAccessors(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeOptionsCommonLayout: the NOP, NOP, timestamps layout (read by
+// a shortcut) decodes as the general loop decodes it, and near misses take
+// the loop.
+func TestDecodeOptionsCommonLayout(t *testing.T) {
+	ts := []byte{1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9}
+	var a, b TCP
+	a.decodeOptions(ts)
+	b.decodeOptions(append(append([]byte(nil), ts...), 0, 0, 0, 0)[:12]) // the same bytes, another backing array
+	if len(a.Options) != 3 || a.Options[0].Kind != OptNOP || a.Options[1].Kind != OptNOP || a.Options[2].Kind != OptTimestamps {
+		t.Fatalf("options %v", a.Options)
+	}
+	if v, e, ok := a.Timestamps(); !ok || v != 7 || e != 9 {
+		t.Errorf("timestamps %d %d %v", v, e, ok)
+	}
+	if o := a.Offers(); !o.HasTS || o.TSVal != 7 || o.TSEcr != 9 || o.WScale != -1 {
+		t.Errorf("offers %+v", o)
+	}
+	if len(b.Options) != 3 || string(b.Options[2].Data) != string(ts[4:]) || cap(a.Options[2].Data) != 8 {
+		t.Errorf("options %v, data capacity %d", b.Options, cap(a.Options[2].Data))
+	}
+	// A timestamps option of another length is malformed either way.
+	bad := append([]byte(nil), ts...)
+	bad[3] = 11
+	var c TCP
+	c.decodeOptions(bad)
+	if !c.OptionsMalformed || len(c.Options) != 2 {
+		t.Errorf("a 11-byte timestamps option in 10 bytes: %v malformed %v", c.Options, c.OptionsMalformed)
+	}
+}

@@ -106,6 +106,15 @@ func (t *TCP) Decode(b []byte) (int, error) {
 }
 
 func (t *TCP) decodeOptions(o []byte) {
+	if len(o) == 12 && o[0] == byte(OptNOP) && o[1] == byte(OptNOP) && o[2] == byte(OptTimestamps) && o[3] == 10 {
+		// NOP, NOP, timestamps: the options of nearly every segment
+		// after a handshake between Linux, BSD, macOS or Windows hosts.
+		t.optBuf[0] = Option{Kind: OptNOP}
+		t.optBuf[1] = Option{Kind: OptNOP}
+		t.optBuf[2] = Option{Kind: OptTimestamps, Data: o[4:12:12]}
+		t.Options = t.optBuf[:3]
+		return
+	}
 	n := 0
 	for i := 0; i < len(o) && n < MaxOptions; {
 		k := OptionKind(o[i])
