@@ -87,7 +87,7 @@ func (t *Tracker) seqSpace(s *Seg, from *Side, prevNext craft.Seq, prevSawAny bo
 		from.NextSeq, from.SawAny = end, true
 	}
 	if !s.KeepAlive {
-		from.LastDataTime = s.Time
+		from.LastDataTime, from.lastDataNs = s.Time, s.Time.UnixNano()
 		from.ends[from.nends%len(from.ends)] = end
 		from.nends++
 	}

@@ -1,6 +1,7 @@
 package rulebook
 
 import (
+	"math"
 	"time"
 
 	"github.com/tcpprobe/tcpprobe/craft"
@@ -29,6 +30,8 @@ type Side struct {
 	Window       uint16
 	LastTime     time.Time // when it last sent a segment
 	LastDataTime time.Time // when it last sent a segment that consumed sequence space
+	lastNs       int64     // LastTime and LastDataTime in ns since the epoch (noTime: none yet), for cheap idle arithmetic
+	lastDataNs   int64
 	Packets      int
 	Bytes        int64
 	ends         [16]craft.Seq // recent ends of segments that consumed sequence space
@@ -104,6 +107,7 @@ func (t *Tracker) Init(cfg TrackerConfig) {
 	}
 	for i := range t.Side {
 		t.Side[i].WScale = -1
+		t.Side[i].lastNs, t.Side[i].lastDataNs = noTime, noTime
 	}
 	if cfg.MidStream {
 		t.Side[Client].State, t.Side[Server].State = Established, Established
@@ -206,17 +210,27 @@ func (t *Tracker) Observe(s *Seg) {
 func (t *Tracker) account(s *Seg, from, to *Side) time.Duration {
 	from.Packets++
 	from.Bytes += int64(s.Len)
-	last := from.LastDataTime
-	if to.LastTime.After(last) {
-		last = to.LastTime
+	now := s.Time.UnixNano()
+	last := from.lastDataNs
+	if to.lastNs > last {
+		last = to.lastNs
 	}
-	from.LastTime = s.Time
+	from.LastTime, from.lastNs = s.Time, now
 	from.Window = s.Window
 	if s.Window == 0 && s.Flags&(craft.SYN|craft.FIN|craft.RST) == 0 {
 		s.Annotations |= uint16(NoteZeroWindow)
 	}
-	return s.Time.Sub(last)
+	if last == noTime { // as time.Time's Sub from the zero time: no traffic before is a long idle
+		if s.Time.IsZero() {
+			return 0
+		}
+		return math.MaxInt64
+	}
+	return time.Duration(now - last)
 }
+
+// noTime marks a Side time not set yet.
+const noTime = math.MinInt64
 
 func (t *Tracker) finish(s *Seg) {
 	s.StateAfter = [2]State{t.Side[Client].State, t.Side[Server].State}
