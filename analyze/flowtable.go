@@ -68,30 +68,14 @@ func newWorker(cfg Config, emit func(*Conn)) *worker {
 	return &worker{cfg: cfg, emit: emit, flows: make(map[flowKey]*conn, 1024), wsPrev: map[flowKey]*endedConv{}}
 }
 
-// processChunk walks every record of c and analyzes those of its shard;
-// worker 0 counts the frames that are not IP.
+// processChunk analyzes the records of c that the reader listed for this
+// worker's shard.
 func (w *worker) processChunk(c *chunk) {
 	recs := c.recs
-	num := c.base
-	of := uint32(w.of)
-	for {
-		d, ts, orig, ok := recs.NextWire()
-		if !ok {
-			return
-		}
-		num++
-		link := recs.Link() // (pcapng: each interface its own)
-		off, enc, err := craft.Decap(link, d)
-		if err != nil {
-			if w.id == 0 {
-				w.st.nonIP(err, link)
-			}
-			continue
-		}
-		ip := d[off:]
-		if shard(ip, of) == uint32(w.id) {
-			w.packetIn(num, ts, ip, orig-off, enc)
-		}
+	for _, r := range c.idx[w.id] {
+		recs.Seek(int(r.off))
+		d, ts, orig, _ := recs.NextWire()
+		w.packetIn(c.base+int64(r.num), ts, d[r.ipOff:], orig-int(r.ipOff), r.enc)
 	}
 }
 

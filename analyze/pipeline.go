@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -14,9 +15,10 @@ import (
 // pipeline.go: how frames travel from the reader to the workers, in
 // batches copied out of the source or in shared chunks of whole records.
 
-// A worker takes frames in batches copied out of the source, or, for
-// classic pcap files, in chunks of whole records read straight from the
-// file that every worker walks, each picking the frames of its shard.
+// A worker takes frames in batches copied out of the source, or, for pcap
+// and pcapng files, in chunks of whole records read straight from the
+// file, shared by all workers: the reading goroutine lists each worker's
+// records (its shard) in the chunk.
 const (
 	batchFrames = 512
 	arenaSize   = 512 << 10
@@ -45,6 +47,19 @@ type chunk struct {
 	link int
 	base int64 // frames before this chunk's first
 	refs atomic.Int32
+	// idx lists, for each worker, the records of its shard: the reader
+	// walks the chunk once, so that a worker touches only its own frames.
+	idx [][]recRef
+}
+
+// recRef is a record of a chunk for one worker: where it starts, its
+// number in the chunk (from 1), where its IP datagram starts and the
+// encapsulations around it.
+type recRef struct {
+	off   uint32
+	num   uint32
+	ipOff uint16
+	enc   craft.Encaps
 }
 
 // job is a batch for one worker, a chunk shared by all, or (neither) the
@@ -234,7 +249,8 @@ func (p *pipeline) newFile(i int) {
 	p.fileBase = p.frames
 }
 
-// feedChunks reads a classic pcap file in chunks that every worker walks.
+// feedChunks reads a pcap or pcapng file in chunks that the workers share,
+// each listed by shard (demux).
 func (p *pipeline) feedChunks(r *capture.FileReader) error {
 	for i := range p.cur {
 		p.flushBatch(i) // frames before these stay in order
@@ -259,6 +275,7 @@ func (p *pipeline) feedChunks(r *capture.FileReader) error {
 			return err
 		}
 		c.recs, c.link, c.base = r.Records(c.buf[:info.N]), r.LinkType(), p.frames-p.fileBase
+		demux(c, len(p.workers), &p.st)
 		c.refs.Store(int32(len(p.workers)))
 		for _, w := range p.work {
 			w <- job{c: c}
@@ -271,6 +288,37 @@ func (p *pipeline) feedChunks(r *capture.FileReader) error {
 		if prev>>16 != p.frames>>16 {
 			p.progress()
 		}
+	}
+}
+
+// demux walks chunk c once and lists the records of each of n workers in
+// c.idx; the frames that are not IP are counted in st.
+func demux(c *chunk, n int, st *Stats) {
+	if len(c.idx) != n {
+		c.idx = make([][]recRef, n)
+	}
+	for i := range c.idx {
+		c.idx[i] = c.idx[i][:0]
+	}
+	recs := c.recs
+	for num := uint32(1); ; num++ {
+		off := recs.Offset()
+		d, _, _, ok := recs.NextWire()
+		if !ok {
+			return
+		}
+		link := recs.Link() // (pcapng: each interface its own)
+		ipOff, enc, err := craft.Decap(link, d)
+		if err != nil {
+			st.nonIP(err, link)
+			continue
+		}
+		if ipOff > math.MaxUint16 { // (no link or tunnel header is that long)
+			st.Skipped++
+			continue
+		}
+		i := shard(d[ipOff:], uint32(n))
+		c.idx[i] = append(c.idx[i], recRef{off: uint32(off), num: num, ipOff: uint16(ipOff), enc: enc})
 	}
 }
 

@@ -149,6 +149,13 @@ type Records struct {
 // Link is the link type of the record returned last.
 func (r *Records) Link() int { return r.link }
 
+// Offset is where the next record starts in Data; Seek goes back (or on)
+// to such an offset, so that NextWire returns that record again.
+func (r *Records) Offset() int { return r.off }
+
+// Seek sets the offset NextWire reads from (one Offset returned).
+func (r *Records) Seek(off int) { r.off = off }
+
 // Next returns the next record's data and timestamp (ns since the
 // epoch); ok is false at the end.
 func (r *Records) Next() (data []byte, ts int64, ok bool) {
