@@ -234,7 +234,6 @@ func TestPacketPathDoesNotAllocate(t *testing.T) {
 		t.Fatal(info, err)
 	}
 	c := &chunk{buf: buf, link: r.LinkType()}
-	w.of = 1
 	var st Stats
 	if n := testing.AllocsPerRun(1000, func() {
 		c.recs = r.Records(buf[:info.N])

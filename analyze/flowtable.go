@@ -17,7 +17,7 @@ type timedConn struct {
 
 // worker owns one shard of the flow table.
 type worker struct {
-	id, of int // shard id and count
+	id int // shard id
 	cfg    Config
 	emit   func(*Conn)
 	flows  map[flowKey]*conn

@@ -112,7 +112,7 @@ func (a *Analyzer) start(ctx context.Context, emit func(*Conn)) *pipeline {
 		p.work[i] = make(chan job, batchesPer+chunks)
 		p.free[i] = make(chan *batch, batchesPer)
 		w := newWorker(a.cfg, safeEmit)
-		w.id, w.of = i, n
+		w.id = i
 		p.workers[i] = w
 		p.wg.Add(1)
 		go func() {
