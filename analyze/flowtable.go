@@ -17,14 +17,14 @@ type timedConn struct {
 
 // worker owns one shard of the flow table.
 type worker struct {
-	id int // shard id
-	cfg    Config
-	emit   func(*Conn)
-	flows  map[flowKey]*conn
-	head   *conn // most recently used
-	tail   *conn // least recently used
-	pkt    craft.Packet
-	st     Stats
+	id    int // shard id
+	cfg   Config
+	emit  func(*Conn)
+	flows map[flowKey]*conn
+	head  *conn // most recently used
+	tail  *conn // least recently used
+	pkt   craft.Packet
+	st    Stats
 	// nextSweep is the capture time of the next expiry sweep: the flow
 	// table is swept on the capture's clock (once a second of it, more
 	// often with shorter timeouts). Whether a packet still belongs to a
