@@ -10,9 +10,8 @@ import (
 // pcapngfast.go: pcapng read the way classic pcap is (pcapfast.go): whole
 // blocks straight into large buffers, walked in place. The reader keeps
 // the section's byte order and interface table. A buffer ends before a
-// new section, and an interface block only appends to the table (a new
-// slice each time), so the table as the buffer's last block left it
-// serves every packet in it; its Records walker carries it (each packet's
+// new section, and an interface block only appends to the table, so the
+// table as the buffer's last block left it serves every packet in it; its Records walker carries it (each packet's
 // link type and clock come from its interface). Blocks without packets
 // are walked over.
 
@@ -55,7 +54,7 @@ func (f *ngIface) ns(ts uint64) int64 {
 type ngReader struct {
 	stream
 	big    byteOrder
-	ifaces []ngIface // the section's interfaces; replaced, never changed in place
+	ifaces []ngIface // the section's interfaces; entries are only appended
 	frames []byte    // the buffer of next/nextRaw
 	recs   Records   // the records of frames not yet returned
 }
@@ -146,7 +145,9 @@ func (p *ngReader) iface(b []byte) error {
 	} else {
 		f.down = f.mask / 1e9
 	}
-	p.ifaces = append(p.ifaces[:len(p.ifaces):len(p.ifaces)], f) // a new table: buffers handed out keep theirs
+	// Appended in place: a buffer handed out holds the table's first
+	// entries only, which never change (a new section starts a new table).
+	p.ifaces = append(p.ifaces, f)
 	return nil
 }
 
