@@ -224,6 +224,12 @@ func TestPcapngAgreesWithGopacket(t *testing.T) {
 	f.section(be).iface(uint16(layers.LinkTypeRaw), 0, 9, 0).block(4, []byte{0, 0, 0, 0}).block(0xbad, []byte("custom")).epb(0, 3, ip, 20, "")
 	f.section(le).iface(uint16(layers.LinkTypeRaw), 0, 0, 0).epb(0, 4, odd, 20, "")
 	files["sections"] = f.b
+	// A decryption secrets block larger than any read buffer, between
+	// packets (editcap --inject-secrets with a large key log).
+	big := (&ngFile{}).section(le).iface(uint16(layers.LinkTypeRaw), 0, 0, 0).epb(0, 1, ip, 20, "")
+	secrets := bytes.Repeat([]byte("CLIENT_RANDOM 00 11\n"), 150000)
+	big.block(10, append(le.AppendUint32(le.AppendUint32(nil, 0x544c534b), uint32(len(secrets))), secrets...)).epb(0, 2, ip, 20, "")
+	files["large secrets block"] = big.b
 	files["many interfaces"] = func() []byte {
 		f := (&ngFile{}).section(le)
 		for i := range 300 {
@@ -290,6 +296,9 @@ func TestPcapngDamage(t *testing.T) {
 	badIface := good().epb(7, 3, ip, 20, "").b
 	badCap := good().epb(0, 3, ip, 20, "").b
 	binary.LittleEndian.PutUint32(badCap[len(whole)+20:], 1000) // more than the block holds
+	secrets := bytes.Repeat([]byte{'k'}, 2<<20)
+	bigCut := good().block(10, append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, 0x544c534b), uint32(len(secrets))), secrets...)).b
+	bigCut = bigCut[:len(bigCut)-1000] // the file ends inside a block larger than a buffer
 	badMagic := good().b
 	binary.LittleEndian.PutUint32(badMagic[8:], 0x12345678)
 	for _, c := range []struct {
@@ -303,6 +312,7 @@ func TestPcapngDamage(t *testing.T) {
 		{"block length", badLen, 2, "corrupt pcapng block: length 8"},
 		{"interface", badIface, 2, "interface 7 of 1"},
 		{"captured length", badCap, 2, "captured length 1000"},
+		{"cut in a block larger than a buffer", bigCut, 2, "truncated file"},
 	} {
 		got, err := ourFrames(t, c.data, MinChunk)
 		if len(got) != c.frames {

@@ -27,6 +27,12 @@ const (
 	ngMaxIfaces      = 1 << 16
 )
 
+// maxBlock bounds a block without packets (decryption secrets, name
+// resolution, custom blocks), which may be larger than a buffer.
+const maxBlock = 1 << 30
+
+func isPacketBlock(typ uint32) bool { return typ == ngEPB || typ == ngPB || typ == ngSPB }
+
 // ngIface is what a packet needs of its interface: the link type and how
 // its timestamps count.
 type ngIface struct {
@@ -209,12 +215,19 @@ walk:
 			big, ifaces = p.big, p.ifaces
 		} else {
 			size = int(p.big.u32(b[4:]))
-			if size < 12 || size > maxFrame {
+			if size < 12 || size > maxFrame && (typ == ngIDB || isPacketBlock(typ)) || size > maxBlock {
 				p.err = fmt.Errorf("%s: corrupt pcapng block: length %d", p.name, size)
 				break
 			}
 		}
 		if size > len(b) {
+			if size > MinChunk && !isPacketBlock(typ) && typ != ngIDB && typ != ngSHB {
+				// A block without packets larger than any buffer (TLS
+				// secrets, say): what is here is walked over, the rest
+				// is skipped in the file.
+				p.skip = int64(size - len(b))
+				off = n
+			}
 			break // cut by the end of dst
 		}
 		b = b[:size]

@@ -15,6 +15,7 @@ type stream struct {
 	end  int
 	eof  bool
 	err  error // found by a chunk read after some records: returned by the next
+	skip int64 // bytes of the file to pass over before the next chunk
 }
 
 func newStream(r io.Reader, name string) stream {
@@ -65,6 +66,26 @@ func (s *stream) startChunk(dst []byte) (n int, fromBuf bool, err error) {
 	}
 	if len(dst) < MinChunk {
 		return 0, false, fmt.Errorf("%s: chunk buffer of %d bytes is smaller than a record can be", s.name, len(dst))
+	}
+	for s.skip > 0 {
+		if s.off < s.end {
+			k := int(min(s.skip, int64(s.end-s.off)))
+			s.off += k
+			s.skip -= int64(k)
+			continue
+		}
+		if s.eof {
+			s.err = fmt.Errorf("%s: truncated file: %w", s.name, io.ErrUnexpectedEOF)
+			return 0, false, s.err
+		}
+		m, rerr := s.r.Read(s.buf)
+		s.off, s.end = 0, m
+		if rerr == io.EOF {
+			s.eof = true
+		} else if rerr != nil {
+			s.err = fmt.Errorf("%s: %w", s.name, rerr)
+			return 0, false, s.err
+		}
 	}
 	n = copy(dst, s.buf[s.off:s.end])
 	s.off += n
