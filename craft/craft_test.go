@@ -289,6 +289,12 @@ func TestLinkOffsets(t *testing.T) {
 		{LinkARCNET, append([]byte{1, 2, 241}, synV4...), 0, false},
 		{LinkARCNET, []byte{1, 2, 212, 0xff, 0xff}, 0, false},
 		{LinkARCNETLx, []byte{1, 2, 0}, 0, false},
+		// NFLOG: the header, a prefix TLV, then the payload TLV; in the
+		// other byte order too; no payload; a zero-length TLV.
+		{LinkNFLOG, append([]byte{2, 0, 0, 1, 8, 0, 10, 0, 'a', 'b', 'c', 0, 24, 0, 9, 0}, synV4...), 16, true},
+		{LinkNFLOG, append([]byte{10, 0, 0, 1, 0, 8, 0, 10, 'a', 'b', 'c', 0, 0, 24, 0, 9}, synAckV6...), 16, true},
+		{LinkNFLOG, []byte{2, 0, 0, 1, 8, 0, 10, 0, 'a', 'b', 'c', 0}, 0, false},
+		{LinkNFLOG, []byte{2, 0, 0, 1, 0, 0, 0, 0}, 0, false},
 		{999, synV4, 0, false},
 	} {
 		off, err := IPOffset(tc.lt, tc.b)

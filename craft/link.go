@@ -11,6 +11,7 @@ const (
 	LinkEthernet = 1
 	LinkARCNET   = 7   // BSD ARCNET: source, destination, then the protocol ID
 	LinkARCNETLx = 129 // Linux ARCNET: source, destination, a 2-byte offset, then the protocol ID
+	LinkNFLOG    = 239 // Linux netfilter log (tcpdump -i nflog:N)
 	LinkRawOld   = 12  // DLT_RAW on most platforms
 	LinkFDDI     = 10
 	LinkRawBSD   = 14
@@ -94,6 +95,8 @@ func linkPayload(linkType int, b []byte, enc *Encaps) (int, error) {
 			return 0, ErrShort
 		}
 		return etherPayload(b, 14, enc)
+	case LinkNFLOG:
+		return nflogPayload(b)
 	case LinkSLL2:
 		if len(b) < 20 {
 			return 0, ErrShort
@@ -142,6 +145,35 @@ func arcnetPayload(b []byte, off int, exceptions bool) (int, error) {
 	}
 	return 0, ErrNotIPLink
 }
+
+// nflogPayload finds the packet in a Linux netfilter log record: a 4-byte
+// header (address family, version, resource ID), then TLVs, each padded to
+// 4 bytes, whose length and type are in the capturing host's byte order
+// (little-endian first, then big-endian, as tshark guesses it). The packet
+// is the NFULA_PAYLOAD TLV (type 9), which the snap length may cut.
+func nflogPayload(b []byte) (int, error) {
+	if len(b) < 4 {
+		return 0, ErrShort
+	}
+	for _, order := range [...]binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		for off := 4; off+4 <= len(b); {
+			l, typ := int(order.Uint16(b[off:])), order.Uint16(b[off+2:])
+			if l < 4 {
+				break
+			}
+			if typ == nfulaPayload {
+				return off + 4, nil
+			}
+			if off+l > len(b) {
+				break
+			}
+			off += (l + 3) &^ 3
+		}
+	}
+	return 0, ErrNotIPLink
+}
+
+const nfulaPayload = 9
 
 // etherPayload reads the EtherType at off, stepping over VLAN tags (up to
 // three), LLC/SNAP, provider backbone bridging, an MPLS label stack and a
