@@ -295,6 +295,20 @@ func TestLinkOffsets(t *testing.T) {
 		{LinkNFLOG, append([]byte{10, 0, 0, 1, 0, 8, 0, 10, 'a', 'b', 'c', 0, 0, 24, 0, 9}, synAckV6...), 16, true},
 		{LinkNFLOG, []byte{2, 0, 0, 1, 8, 0, 10, 0, 'a', 'b', 'c', 0}, 0, false},
 		{LinkNFLOG, []byte{2, 0, 0, 1, 0, 0, 0, 0}, 0, false},
+		// IEEE 802.11 data frames: plain, QoS, four addresses, QoS with HT
+		// control, behind radiotap; not IP: protected, a later fragment,
+		// a beacon, an A-MSDU, no LLC/SNAP.
+		{Link80211, append(wifi(0x08, 0x01, 0), synV4...), 32, true},
+		{Link80211, append(wifi(0x88, 0x01, 0, 0, 0), synV4...), 34, true},
+		{Link80211, append(wifi(0x08, 0x03, 0, make([]byte, 6)...), synV4...), 38, true},
+		{Link80211, append(wifi(0x88, 0x82, 0, 0, 0, 0, 0, 0, 0), synV4...), 38, true},
+		{LinkRadiotap, append(append([]byte{0, 0, 8, 0, 0, 0, 0, 0}, wifi(0x08, 0x02, 0)...), synV4...), 40, true},
+		{Link80211, append(wifi(0x08, 0x41, 0), synV4...), 0, false},
+		{Link80211, append(wifi(0x08, 0x01, 1), synV4...), 0, false},
+		{Link80211, append(wifi(0x80, 0x00, 0), synV4...), 0, false},
+		{Link80211, append(wifi(0x88, 0x01, 0, 0x80, 0), synV4...), 0, false},
+		{Link80211, append(wifi(0x08, 0x01, 0)[:24], synV4...), 0, false},
+		{LinkRadiotap, []byte{1, 0, 8, 0}, 0, false},
 		{999, synV4, 0, false},
 	} {
 		off, err := IPOffset(tc.lt, tc.b)
@@ -540,4 +554,14 @@ func TestDecodeOptionsCommonLayout(t *testing.T) {
 	if !c.OptionsMalformed || len(c.Options) != 2 {
 		t.Errorf("a 11-byte timestamps option in 10 bytes: %v malformed %v", c.Options, c.OptionsMalformed)
 	}
+}
+
+// wifi is an IEEE 802.11 header with frame control fc0 fc1, fragment number
+// frag, extra bytes after the 24-byte header (a fourth address, QoS and HT
+// control) and LLC/SNAP for IPv4.
+func wifi(fc0, fc1, frag byte, extra ...byte) []byte {
+	h := make([]byte, 24)
+	h[0], h[1], h[22] = fc0, fc1, frag
+	h = append(h, extra...)
+	return append(h, 0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00)
 }

@@ -166,6 +166,7 @@ func FuzzIPOffset(f *testing.F) {
 	f.Add(LinkEthernet, append([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x08, 0x00}, synV4...))
 	f.Add(LinkSLL2, append([]byte{0x86, 0xdd}, make([]byte, 18)...))
 	f.Add(LinkNull, []byte{2, 0, 0, 0})
+	f.Add(LinkRadiotap, []byte{0, 0, 8, 0, 0, 0, 0, 0, 0x88, 0x82, 0, 0, 1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0xaa, 0xaa, 3, 0, 0, 0, 8, 0, 0x45})
 	f.Add(LinkNFLOG, []byte{2, 0, 0, 1, 8, 0, 10, 0, 'a', 'b', 'c', 0, 24, 0, 9, 0, 0x45})
 	f.Add(LinkARCNET, []byte{1, 2, 212, 0xff, 0xff, 0xff, 212, 0, 0, 1, 0x45})
 	f.Add(LinkARCNETLx, []byte{1, 2, 0, 0, 240, 0x45})

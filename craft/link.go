@@ -12,6 +12,8 @@ const (
 	LinkARCNET   = 7   // BSD ARCNET: source, destination, then the protocol ID
 	LinkARCNETLx = 129 // Linux ARCNET: source, destination, a 2-byte offset, then the protocol ID
 	LinkNFLOG    = 239 // Linux netfilter log (tcpdump -i nflog:N)
+	Link80211    = 105 // IEEE 802.11 frames
+	LinkRadiotap = 127 // a radiotap header, then an IEEE 802.11 frame
 	LinkRawOld   = 12  // DLT_RAW on most platforms
 	LinkFDDI     = 10
 	LinkRawBSD   = 14
@@ -97,6 +99,16 @@ func linkPayload(linkType int, b []byte, enc *Encaps) (int, error) {
 		return etherPayload(b, 14, enc)
 	case LinkNFLOG:
 		return nflogPayload(b)
+	case Link80211:
+		return wifiPayload(b, 0)
+	case LinkRadiotap:
+		if len(b) < 4 {
+			return 0, ErrShort
+		}
+		if b[0] != 0 { // radiotap version 0 is the only one
+			return 0, ErrNotIPLink
+		}
+		return wifiPayload(b, int(binary.LittleEndian.Uint16(b[2:])))
 	case LinkSLL2:
 		if len(b) < 20 {
 			return 0, ErrShort
@@ -174,6 +186,52 @@ func nflogPayload(b []byte) (int, error) {
 }
 
 const nfulaPayload = 9
+
+// wifiPayload finds the IP datagram in the IEEE 802.11 frame at off: a
+// data frame (not a null one, not protected, the first fragment) whose
+// header (24 bytes, the fourth address of a frame between distribution
+// systems, QoS and HT control) is followed by LLC/SNAP and an EtherType.
+// A-MSDU aggregates are not read.
+func wifiPayload(b []byte, off int) (int, error) {
+	if len(b) < off+24 {
+		return 0, ErrShort
+	}
+	fc0, fc1 := b[off], b[off+1]
+	if fc0&0x03 != 0 || fc0>>2&0x03 != 2 || fc0&0x40 != 0 { // version 0, a data frame carrying data
+		return 0, ErrNotIPLink
+	}
+	if fc1&0x40 != 0 || binary.LittleEndian.Uint16(b[off+22:])&0x0f != 0 { // protected, or a later fragment
+		return 0, ErrNotIPLink
+	}
+	h := 24
+	if fc1&0x03 == 0x03 { // to and from a distribution system: four addresses
+		h += 6
+	}
+	if fc0&0x80 != 0 { // QoS data
+		if len(b) < off+h+2 {
+			return 0, ErrShort
+		}
+		if b[off+h]&0x80 != 0 { // an A-MSDU
+			return 0, ErrNotIPLink
+		}
+		h += 2
+		if fc1&0x80 != 0 { // HT control
+			h += 4
+		}
+	}
+	off += h
+	if len(b) < off+8 {
+		return 0, ErrShort
+	}
+	if b[off] != 0xaa || b[off+1] != 0xaa || b[off+2] != 0x03 { // (LLC/SNAP is 802.11's own framing of IP: no tunnel)
+		return 0, ErrNotIPLink
+	}
+	switch binary.BigEndian.Uint16(b[off+6:]) {
+	case etherTypeIPv4, etherTypeIPv6:
+		return off + 8, nil
+	}
+	return 0, ErrNotIPLink
+}
 
 // etherPayload reads the EtherType at off, stepping over VLAN tags (up to
 // three), LLC/SNAP, provider backbone bridging, an MPLS label stack and a

@@ -340,6 +340,13 @@ var linkFramings = []struct {
 		}
 		return []byte{1, 2, 0, 0, 240}
 	}},
+	// IEEE 802.11 data frames in turn plain, QoS, between distribution
+	// systems (four addresses) and QoS with HT control; a beacon for what
+	// is not IP. Behind radiotap too.
+	{"wifi", craft.Link80211, wifiFrame},
+	{"radiotap", craft.LinkRadiotap, func(i int, ip []byte, wire int, ok bool) []byte {
+		return append([]byte{0, 0, 8, 0, 0, 0, 0, 0}, wifiFrame(i, ip, wire, ok)...)
+	}},
 	// NFLOG: the header, a prefix TLV, a hardware-type TLV, then the
 	// payload TLV (lengths little-endian, as on x86 and arm64 Linux).
 	{"nflog", craft.LinkNFLOG, func(i int, ip []byte, wire int, ok bool) []byte {
@@ -355,8 +362,32 @@ var linkFramings = []struct {
 	}},
 }
 
+// wifiFrame is an IEEE 802.11 header for frame i, with LLC/SNAP.
+func wifiFrame(i int, ip []byte, _ int, ok bool) []byte {
+	addrs := []byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 3}
+	if !ok {
+		return append(append([]byte{0x80, 0, 0, 0}, addrs...), 0, 0) // a beacon's header
+	}
+	var h []byte
+	switch i % 4 {
+	case 0:
+		h = append(append([]byte{0x08, 0x01, 0, 0}, addrs...), 0, 0)
+	case 1:
+		h = append(append([]byte{0x88, 0x02, 0, 0}, addrs...), 0, 0, 0, 0)
+	case 2:
+		h = append(append(append([]byte{0x08, 0x03, 0, 0}, addrs...), 0, 0), 2, 0, 0, 0, 0, 4)
+	default:
+		h = append(append([]byte{0x88, 0x81, 0, 0}, addrs...), 0, 0, 0, 0, 0, 0, 0, 0)
+	}
+	if ip[0]>>4 == 6 {
+		return append(h, 0xaa, 0xaa, 0x03, 0, 0, 0, 0x86, 0xdd)
+	}
+	return append(h, 0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00)
+}
+
 // TestLinkTypeCaptures: the datagrams of four Zeek captures framed in
-// ARCNET (BSD's and Linux's) and NFLOG give the per-packet analysis of the
+// ARCNET (BSD's and Linux's), IEEE 802.11 (also behind radiotap) and NFLOG
+// give the per-packet analysis of the
 // plain captures, and tshark reads the same TCP packets in them.
 func TestLinkTypeCaptures(t *testing.T) {
 	t.Parallel()
