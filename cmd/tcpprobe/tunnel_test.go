@@ -28,6 +28,27 @@ import (
 // frames: IPv4 and IPv6, loss, retransmissions, a cut frame.
 var reframed = []string{"http-get.pcap", "tcp-reassembly.pcap", "tcp-retransmit-fast009.pcap", "chksums-ip6-tcp-good-chksum.pcap"}
 
+// reframedCapture is one of reframed, read: its frames, our per-packet
+// analysis and tshark's.
+type reframedCapture struct {
+	name, path string
+	frames     []capture.Frame
+	packets    map[int64][]string
+	tshark     map[int64][]string
+}
+
+func loadReframed(t *testing.T) []reframedCapture {
+	t.Helper()
+	tsharktest.Need(t)
+	dir := testpaths.ZeekPcaps(t)
+	var out []reframedCapture
+	for _, name := range reframed {
+		src := filepath.Join(dir, name)
+		out = append(out, reframedCapture{name, src, readFrames(t, src), packetLines(t, src), tsharktest.Analysis(t, src)})
+	}
+	return out
+}
+
 // sameTsharkAnalysis checks that tshark's analysis of path equals want,
 // its analysis of the plain capture (so tshark reads the frames the way
 // they were built).
@@ -53,14 +74,9 @@ func sameTsharkAnalysis(t *testing.T, path, how string, want map[int64][]string)
 // connection names its tunnel.
 func TestTunnelledCaptures(t *testing.T) {
 	t.Parallel()
-	tsharktest.Need(t)
-	dir := testpaths.ZeekPcaps(t)
-	for _, name := range reframed {
-		src := filepath.Join(dir, name)
-		frames := readFrames(t, src)
-		plainPkts := packetLines(t, src)
-		plainConns := connLines(t, src)
-		theirsPlain := tsharktest.Analysis(t, src)
+	for _, rc := range loadReframed(t) {
+		name, frames, plainPkts, theirsPlain := rc.name, rc.frames, rc.packets, rc.tshark
+		plainConns := connLines(t, rc.path)
 		if len(plainPkts) == 0 || len(plainConns) == 0 {
 			t.Fatalf("%s: no TCP in %d frames", name, len(frames))
 		}
@@ -387,17 +403,12 @@ func wifiFrame(i int, ip []byte, _ int, ok bool) []byte {
 
 // TestLinkTypeCaptures: the datagrams of four Zeek captures framed in
 // ARCNET (BSD's and Linux's), IEEE 802.11 (also behind radiotap) and NFLOG
-// give the per-packet analysis of the
-// plain captures, and tshark reads the same TCP packets in them.
+// give the per-packet analysis of the plain captures, and tshark reads the
+// same TCP packets in them.
 func TestLinkTypeCaptures(t *testing.T) {
 	t.Parallel()
-	tsharktest.Need(t)
-	dir := testpaths.ZeekPcaps(t)
-	for _, name := range reframed {
-		src := filepath.Join(dir, name)
-		frames := readFrames(t, src)
-		plain := packetLines(t, src)
-		theirsPlain := tsharktest.Analysis(t, src)
+	for _, rc := range loadReframed(t) {
+		name, frames, plain, theirsPlain := rc.name, rc.frames, rc.packets, rc.tshark
 		for _, fr := range linkFramings {
 			t.Run(name+"/"+fr.name, func(t *testing.T) {
 				t.Parallel()
