@@ -58,6 +58,11 @@ const serverOpen = `0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
 // ACK by a few milliseconds (the scripts' own windows stay as written).
 const scriptTolerance = "25ms"
 
+// gvisorTolerance is wider still for the gvisor lab: netstack runs its
+// timers in a user-space process that the parallel suite starves at times
+// (a keepalive probe due at +1 s came 25 ms late once in a full run).
+const gvisorTolerance = "100ms"
+
 // TestScriptCorpus runs the project's scripts against the Linux lab with
 // the executor playing the server (or client) application: handshake,
 // data, a lost segment retransmitted, active, passive and simultaneous
@@ -273,7 +278,7 @@ func TestScriptGVisor(t *testing.T) {
 			}
 		}
 	}
-	runs := scriptRuns(t, exitFailed, "--ip", "all", "--tolerance", scriptTolerance, "../../testdata/scripts", to)
+	runs := scriptRuns(t, exitFailed, "--ip", "all", "--tolerance", gvisorTolerance, "../../testdata/scripts", to)
 	files, _ := filepath.Glob("../../testdata/scripts/*.pkt")
 	if len(runs) != 3*len(files) {
 		t.Fatalf("%d runs", len(runs))
@@ -290,7 +295,7 @@ func TestScriptGVisor(t *testing.T) {
 		src, _ := os.ReadFile(f)
 		os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(strings.ReplaceAll(string(src), "listen(3, 1)", "listen(3, 10)")), 0o644)
 	}
-	failsAt(scriptRuns(t, exitFailed, "--ip", "all", "--tolerance", scriptTolerance, dir, to), map[string]string{
+	failsAt(scriptRuns(t, exitFailed, "--ip", "all", "--tolerance", gvisorTolerance, dir, to), map[string]string{
 		"data.pkt": "23: length 964, want 1000",
 		"ecn.pkt":  "12: flags S., want SE.",
 	})
