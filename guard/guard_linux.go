@@ -4,12 +4,14 @@ package guard
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -102,12 +104,32 @@ func (g *Guard) DropRST(local, remote netip.AddrPort) error {
 	if _, ok := g.rules[key]; ok {
 		return nil
 	}
-	r := g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstRuleExprs(local, remote), UserData: ruleTag(local, remote)})
-	if err := flush(g.conn); err != nil {
-		return privilege.Check("add nftables rule", "CAP_NET_ADMIN", err)
+	r, err := g.addRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstRuleExprs(local, remote), UserData: ruleTag(local, remote)})
+	if err != nil {
+		return err
 	}
 	g.rules[key] = r
 	return nil
+}
+
+// addRule adds r. When the kernel answers that the table or chain is not
+// there (NFT_MSG_NEWRULE: ENOENT, seen about once in thirty test runs
+// with guards made and closed in parallel in other processes), the table
+// and chain are declared again (declaring an existing one changes
+// nothing) and the rule is sent once more, in one batch.
+func (g *Guard) addRule(r *nftables.Rule) (*nftables.Rule, error) {
+	added := g.conn.AddRule(r)
+	err := flush(g.conn)
+	if errors.Is(err, syscall.ENOENT) {
+		g.conn.AddTable(g.table)
+		g.conn.AddChain(g.chain)
+		added = g.conn.AddRule(r)
+		err = flush(g.conn)
+	}
+	if err != nil {
+		return nil, privilege.Check("add nftables rule", "CAP_NET_ADMIN", err)
+	}
+	return added, nil
 }
 
 // Allow removes the rule for local→remote: our kernel may reset that flow
@@ -164,11 +186,8 @@ func (g *Guard) DropRSTFrom(local netip.AddrPort) error {
 	if g.closed {
 		return ErrClosed
 	}
-	g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstFromPortExprs(local)})
-	if err := flush(g.conn); err != nil {
-		return privilege.Check("add nftables rule", "CAP_NET_ADMIN", err)
-	}
-	return nil
+	_, err := g.addRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: rstFromPortExprs(local)})
+	return err
 }
 
 // Dropped returns how many RSTs the rule for local→remote has dropped.
