@@ -113,16 +113,23 @@ func (g *Guard) DropRST(local, remote netip.AddrPort) error {
 }
 
 // addRule adds r. When the kernel answers that the table or chain is not
-// there (NFT_MSG_NEWRULE: ENOENT, seen about once in thirty test runs
-// with guards made and closed in parallel in other processes), the table
-// and chain are declared again (declaring an existing one changes
-// nothing) and the rule is sent once more, in one batch.
+// there (NFT_MSG_NEWRULE: ENOENT, about once in thirty test runs with
+// guards made and closed in parallel; likely the kernel's cleanup of a
+// closed socket's owned tables reaching a new socket that took the same
+// port ID), r is sent once more; if the table is gone, it goes in one
+// batch with the table, the chain and the rules already added.
 func (g *Guard) addRule(r *nftables.Rule) (*nftables.Rule, error) {
 	added := g.conn.AddRule(r)
 	err := flush(g.conn)
 	if errors.Is(err, syscall.ENOENT) {
-		g.conn.AddTable(g.table)
-		g.conn.AddChain(g.chain)
+		if _, lerr := g.conn.ListTableOfFamily(g.table.Name, g.table.Family); lerr != nil {
+			// The table is gone, and its rules with it.
+			g.conn.AddTable(g.table)
+			g.conn.AddChain(g.chain)
+			for k, old := range g.rules {
+				g.rules[k] = g.conn.AddRule(&nftables.Rule{Table: g.table, Chain: g.chain, Exprs: old.Exprs, UserData: old.UserData})
+			}
+		}
 		added = g.conn.AddRule(r)
 		err = flush(g.conn)
 	}

@@ -310,3 +310,41 @@ func TestDropsKernelRST(t *testing.T) {
 		}
 	}
 }
+
+// TestRuleAfterTableLost: when the guard's table disappears under it (as the
+// kernel's cleanup of a closed socket's owned tables can do to a new socket
+// with the same port ID), the next rule brings back the table, the chain
+// and the rules added before, and Allow still finds them.
+func TestRuleAfterTableLost(t *testing.T) {
+	ns, fd := testNS(t, "tpguard-lost")
+	g, err := New(InNetNS(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	l, r := netip.MustParseAddrPort("198.18.0.1:40000"), netip.MustParseAddrPort("198.18.0.2:80")
+	if err := g.DropRST(l, r); err != nil {
+		t.Fatal(err)
+	}
+	g.conn.DelTable(g.table) // the loss, by the owner itself
+	if err := flush(g.conn); err != nil {
+		t.Fatal(err)
+	}
+	if out := nftTables(t, ns); strings.Contains(out, g.Table()) {
+		t.Fatalf("table still there:\n%s", out)
+	}
+	l2 := netip.MustParseAddrPort("198.18.0.1:40001")
+	if err := g.DropRST(l2, r); err != nil {
+		t.Fatalf("rule after the table was lost: %v", err)
+	}
+	out, err := ns.Output("nft", "list", "table", "inet", g.Table())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "tcp sport 40000") || !strings.Contains(out, "tcp sport 40001") || strings.Count(out, "drop") != 2 {
+		t.Errorf("table after the loss:\n%s", out)
+	}
+	if err := g.Allow(l, r); err != nil {
+		t.Errorf("Allow of a rule added again: %v", err)
+	}
+}
