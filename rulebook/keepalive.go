@@ -13,6 +13,12 @@ func (t *Tracker) keepAliveProbe(s *Seg, from *Side, prevNext craft.Seq, idle ti
 	if s.Flags&(craft.SYN|craft.FIN) != 0 || s.Len > 1 || s.Seq != prevNext.Add(^uint32(0)) || !from.State.Synchronized() {
 		return
 	}
+	if from.FIN {
+		// After its FIN a side sends no keepalive: a segment at the FIN's
+		// number is an ACK it sent before the FIN, captured after it (seen
+		// on a loaded host: the peer's FIN, then its ACK of our FIN).
+		return
+	}
 	s.KeepAlive = true
 	s.Annotations |= uint16(NoteKeepAlive)
 	t.v[RuleKeepAliveSeq].pass(s.Num)

@@ -357,6 +357,17 @@ func TestKeepAlive(t *testing.T) {
 	c.c(craft.ACK, 0, seqIs(1000), after(3*time.Second))
 	c.s(craft.ACK, 0, ackIs(1000))
 	c.want(map[RuleID]RuleResult{RuleKeepAliveACK: Fail})
+
+	// After its FIN, a side's segment at the FIN's number is the ACK it
+	// sent before the FIN, captured after it: no keepalive probe.
+	c = newConv(t, 1000, 5000)
+	c.handshake()
+	c.c(craft.FIN|craft.ACK, 0)
+	c.s(craft.FIN|craft.ACK, 0)
+	if p := c.s(craft.ACK, 0, seqIs(c.nxt[Server]-1)); p.KeepAlive {
+		t.Errorf("an ACK at the FIN's number taken for a keepalive probe: %v", p.Notes())
+	}
+	c.want(map[RuleID]RuleResult{RuleKeepAliveSeq: NotApplicable, RuleKeepAliveIdle: NotApplicable})
 }
 
 func TestStatesAndTransitionTable(t *testing.T) {
