@@ -233,7 +233,7 @@ func TestPacketPathDoesNotAllocate(t *testing.T) {
 	if err != nil || info.Frames != 1 {
 		t.Fatal(info, err)
 	}
-	c := &chunk{buf: buf, link: r.LinkType()}
+	c := &chunk{buf: buf}
 	var st Stats
 	if n := testing.AllocsPerRun(1000, func() {
 		c.recs = r.Records(buf[:info.N])

@@ -43,9 +43,8 @@ type batch struct {
 
 type chunk struct {
 	buf  []byte
-	recs capture.Records
-	link int
-	base int64 // frames before this chunk's first
+	recs capture.Records // (each record's link type comes from its walker)
+	base int64           // frames before this chunk's first
 	refs atomic.Int32
 	// idx lists, for each worker, the records of its shard: the reader
 	// walks the chunk once, so that a worker touches only its own frames.
@@ -274,7 +273,7 @@ func (p *pipeline) feedChunks(r *capture.FileReader) error {
 			}
 			return err
 		}
-		c.recs, c.link, c.base = r.Records(c.buf[:info.N]), r.LinkType(), p.frames-p.fileBase
+		c.recs, c.base = r.Records(c.buf[:info.N]), p.frames-p.fileBase
 		demux(c, len(p.workers), &p.st)
 		c.refs.Store(int32(len(p.workers)))
 		for _, w := range p.work {
