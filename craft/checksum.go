@@ -87,17 +87,25 @@ func Checksum(b []byte) uint16 { return ^fold(sum(0, b)) }
 // pseudoSum is the sum of the IPv4 or IPv6 pseudo-header (RFC 9293 section
 // 3.1, RFC 8200 section 8.1) for an upper-layer packet of length n.
 func pseudoSum(src, dst netip.Addr, proto uint8, n int) uint32 {
-	var s uint32
 	if src.Is4() {
+		var ab [8]byte
 		a, b := src.As4(), dst.As4()
-		s = uint32(a[0])<<8 | uint32(a[1]) + (uint32(a[2])<<8 | uint32(a[3])) +
-			(uint32(b[0])<<8 | uint32(b[1])) + (uint32(b[2])<<8 | uint32(b[3]))
-	} else {
-		a, b := src.As16(), dst.As16()
-		s = sum(s, a[:])
-		s = sum(s, b[:])
+		copy(ab[:4], a[:])
+		copy(ab[4:], b[:])
+		return pseudoSum4(ab[:], proto, n)
 	}
+	a, b := src.As16(), dst.As16()
+	s := sum(sum(0, a[:]), b[:])
 	return uint32(fold(s)) + uint32(proto) + uint32(n&0xffff) + uint32(n>>16)
+}
+
+// pseudoSum4 is pseudoSum for IPv4, from the 8 bytes of source and
+// destination as an IPv4 header holds them.
+func pseudoSum4(addrs []byte, proto uint8, n int) uint32 {
+	a := addrs[:8]
+	return uint32(a[0])<<8 | uint32(a[1]) + (uint32(a[2])<<8 | uint32(a[3])) +
+		(uint32(a[4])<<8 | uint32(a[5])) + (uint32(a[6])<<8 | uint32(a[7])) +
+		uint32(proto) + uint32(n&0xffff) + uint32(n>>16)
 }
 
 // TransportChecksum returns the checksum of a TCP segment, or of an ICMPv6

@@ -152,13 +152,8 @@ func (p *Packet) ChecksumOK(ipHeader []byte) bool {
 		return true
 	}
 	switch {
-	case p.HasTCP && p.addrs4 != nil:
-		// The IPv4 pseudo-header from the header's own bytes.
-		a := p.addrs4
-		s := uint32(a[0])<<8 | uint32(a[1]) + (uint32(a[2])<<8 | uint32(a[3])) +
-			(uint32(a[4])<<8 | uint32(a[5])) + (uint32(a[6])<<8 | uint32(a[7])) +
-			ProtoTCP + uint32(len(p.upper))
-		return fold(sum(s, p.upper)) == 0xffff
+	case p.HasTCP && p.addrs4 != nil: // the pseudo-header from the header's own bytes
+		return fold(sum(pseudoSum4(p.addrs4, ProtoTCP, len(p.upper)), p.upper)) == 0xffff
 	case p.HasTCP:
 		return TransportChecksum(p.Src(), p.Dst(), ProtoTCP, p.upper) == 0
 	case p.HasICMP && p.Version == 6:
