@@ -443,12 +443,7 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 		if err != nil {
 			return 0, 0, err
 		}
-		for _, ev := range evs {
-			if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.FIN != 0 && ev.Pkt.TCP.Ack == fin.Add(1) && !c.peerFINSeen {
-				// The FIN's own sequence number: after any data it carries.
-				c.peerFIN, c.peerFINSeen = ev.Pkt.TCP.Seq.Add(uint32(ev.Pkt.PayloadLen)), true
-			}
-		}
+		c.notePeerFIN(evs, fin.Add(1), false)
 		if !c.peerFINSeen {
 			return unreachable(fmt.Sprintf("port %d did not close after our FIN", c.Port))
 		}
@@ -470,11 +465,7 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 			if err != nil {
 				return 0, 0, err
 			}
-			for _, ev := range evs {
-				if ev.Pkt.HasTCP && ev.Pkt.TCP.Flags&craft.FIN != 0 && !c.peerFINSeen {
-					c.peerFIN, c.peerFINSeen = ev.Pkt.TCP.Seq.Add(uint32(ev.Pkt.PayloadLen)), true
-				}
-			}
+			c.notePeerFIN(evs, 0, true)
 		}
 		if !c.peerFINSeen {
 			return unreachable(fmt.Sprintf("port %d did not close first within 2s", c.Port))
@@ -496,6 +487,18 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 		}
 	}
 	return e.SndNxt, e.RcvNxt, nil
+}
+
+// notePeerFIN records the sequence number of the peer's first FIN among
+// evs (the FIN's own, after any data it carries); unless anyAck, only a
+// FIN that acknowledges ack counts.
+func (c *Cell) notePeerFIN(evs []endpoint.Event, ack craft.Seq, anyAck bool) {
+	for _, ev := range evs {
+		t := &ev.Pkt.TCP
+		if !c.peerFINSeen && ev.Pkt.HasTCP && t.Flags&craft.FIN != 0 && (anyAck || t.Ack == ack) {
+			c.peerFIN, c.peerFINSeen = t.Seq.Add(uint32(ev.Pkt.PayloadLen)), true
+		}
+	}
 }
 
 // probeSegment builds the probe: flags, seq, ack, payload.
