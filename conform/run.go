@@ -403,11 +403,7 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 		}
 	case CloseWait:
 		// Our FIN, acknowledged; the peer's application holds: CLOSE_WAIT.
-		fin := e.SndNxt
-		if err := e.Inject(craft.FIN|craft.ACK, fin, e.RcvNxt, nil); err != nil {
-			return 0, 0, err
-		}
-		evs, err := e.Collect(ctx, 100*time.Millisecond)
+		fin, evs, err := sendFIN(ctx, e, 100*time.Millisecond)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -435,11 +431,7 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 	case LastAck:
 		// Our FIN, sent by hand so that our endpoint never ACKs the
 		// peer's FIN: it stays in LAST_ACK, retransmitting it.
-		fin := e.SndNxt
-		if err := e.Inject(craft.FIN|craft.ACK, fin, e.RcvNxt, nil); err != nil {
-			return 0, 0, err
-		}
-		evs, err := e.Collect(ctx, 500*time.Millisecond)
+		fin, evs, err := sendFIN(ctx, e, 500*time.Millisecond)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -487,6 +479,17 @@ func reach(ctx context.Context, e *endpoint.Conn, state string, c *Cell) (base, 
 		}
 	}
 	return e.SndNxt, e.RcvNxt, nil
+}
+
+// sendFIN sends our FIN by hand (at SND.NXT, acknowledging RCV.NXT) and
+// collects what answers it for d; fin is the FIN's sequence number.
+func sendFIN(ctx context.Context, e *endpoint.Conn, d time.Duration) (fin craft.Seq, evs []endpoint.Event, err error) {
+	fin = e.SndNxt
+	if err := e.Inject(craft.FIN|craft.ACK, fin, e.RcvNxt, nil); err != nil {
+		return 0, nil, err
+	}
+	evs, err = e.Collect(ctx, d)
+	return fin, evs, err
 }
 
 // notePeerFIN records the sequence number of the peer's first FIN among
